@@ -1,0 +1,1 @@
+//! Runs RUN steps in isolated Linux namespaces on overlay snapshots.

@@ -1,0 +1,1 @@
+//! Layer tarballs for strata: deterministic writing, safe extraction, gzip and zstd.

@@ -1,0 +1,1 @@
+//! Build-context selection and hashing for strata: .dockerignore, wildcards, stat cache.

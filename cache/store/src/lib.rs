@@ -1,0 +1,1 @@
+//! strata's content store: an OCI image layout with crash-safe blob writes and tags.

@@ -1,0 +1,1 @@
+//! Dockerfile syntax: lines, directives, continuations, heredocs → a syntax tree.

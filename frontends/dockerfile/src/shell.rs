@@ -1,0 +1,1 @@
+//! Shell-like word processing: variable expansion, quotes and escapes, as Docker does.

@@ -1,0 +1,1 @@
+//! Compiles a strata plan into BuildKit LLB.
