@@ -1,0 +1,8 @@
+//! strata's builder: executes a [`strata_plan::Plan`] into an image.
+//!
+//! The builder walks the stages the target needs, and for each step computes
+//! a cache key from the parent's result identity, the step and its inputs;
+//! the cache answers hit or miss and only misses execute.
+
+pub mod image_config;
+pub mod key;
