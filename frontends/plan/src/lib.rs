@@ -28,7 +28,7 @@ mod copy;
 mod run;
 
 pub use config::{Command, ConfigEdit, Healthcheck, HealthcheckTest};
-pub use copy::{CopySource, CopyStep, CopySources, HeredocFile};
+pub use copy::{CopySource, CopySources, CopyStep, HeredocFile};
 pub use run::{
     BindMount, CacheMount, CacheSharing, Mount, NetworkMode, RunStep, SecretMount, SecurityMode,
     SshMount, TmpfsMount,
