@@ -6,3 +6,4 @@
 
 pub mod image_config;
 pub mod key;
+pub mod progress;

@@ -1,0 +1,6 @@
+"""URL routes of the example app."""
+from django.urls import path
+
+from . import views
+
+urlpatterns = [path("", views.index)]
