@@ -6,4 +6,5 @@
 
 pub mod image_config;
 pub mod key;
+pub mod overlay;
 pub mod progress;
