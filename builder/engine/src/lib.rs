@@ -8,3 +8,4 @@ pub mod image_config;
 pub mod key;
 pub mod overlay;
 pub mod progress;
+pub mod rootfs;
