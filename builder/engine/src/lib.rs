@@ -9,3 +9,4 @@ pub mod key;
 pub mod overlay;
 pub mod progress;
 pub mod rootfs;
+pub mod snapshots;
