@@ -25,6 +25,7 @@
 
 mod config;
 mod copy;
+mod dump;
 mod run;
 
 pub use config::{Command, ConfigEdit, Healthcheck, HealthcheckTest};
