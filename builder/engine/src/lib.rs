@@ -5,6 +5,7 @@
 //! the cache answers hit or miss and only misses execute.
 
 pub mod chmod;
+pub mod copy_dest;
 pub mod image_config;
 pub mod key;
 pub mod overlay;
