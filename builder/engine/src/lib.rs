@@ -4,6 +4,7 @@
 //! a cache key from the parent's result identity, the step and its inputs;
 //! the cache answers hit or miss and only misses execute.
 
+pub mod archive;
 pub mod chmod;
 pub mod copy_dest;
 pub mod image_config;
