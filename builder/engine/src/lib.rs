@@ -13,3 +13,4 @@ pub mod overlay;
 pub mod progress;
 pub mod rootfs;
 pub mod snapshots;
+pub mod users;
