@@ -7,10 +7,14 @@
 pub mod archive;
 pub mod chmod;
 pub mod copy_dest;
+pub mod explain;
 pub mod image_config;
 pub mod key;
+pub mod ops;
 pub mod overlay;
 pub mod progress;
 pub mod rootfs;
 pub mod snapshots;
+pub mod solve;
+pub mod state;
 pub mod users;

@@ -50,8 +50,6 @@ pub enum RecordError {
 pub struct LayerBlob {
     /// SHA-256 of the uncompressed tar (`sha256:…`).
     pub diff_id: String,
-    /// Size of the uncompressed tar.
-    pub uncompressed_size: u64,
     /// Compressed blobs: media type → (digest, size). Filled lazily: a blob
     /// is compressed once and reused by every later export.
     pub blobs: BTreeMap<String, (String, u64)>,
@@ -287,7 +285,6 @@ mod tests {
             description: format!("RUN {n}"),
             layer: Some(LayerBlob {
                 diff_id: "sha256:00".into(),
-                uncompressed_size: 10,
                 blobs: BTreeMap::new(),
             }),
             inputs: StepInputs::default(),

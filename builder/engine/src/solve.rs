@@ -1,0 +1,506 @@
+//! The solver: builds the stages a target needs, deciding for every step
+//! whether the cache has its result.
+//!
+//! Stages run on their own threads as soon as the stages they read from are
+//! done, so independent stages build in parallel. Within a stage, each step
+//! gets a key from the parent's result identity, its definition and its
+//! inputs; a hit reuses the recorded layer, a miss runs the step through
+//! [`Ops`] and records the result with what went into the key, so a later
+//! miss can say what changed.
+
+use crate::explain::{LastBuild, StepHistory, explain_miss};
+use crate::image_config::{ImageConfig, StageConfig};
+use crate::key::step_definition;
+use crate::ops::{OpError, Ops, PreparedRun, Stages};
+use crate::progress::{Event, MissReason, ProgressSink, StepRef};
+use crate::state::{LayerRef, State};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Condvar, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use strata_cache::{CacheRecord, Key, KeyHasher, LayerBlob, RecordError, RecordStore, StepInputs};
+use strata_plan::{ImageSource, Plan, Stage, Step, StepKind};
+
+/// Options of one solve.
+#[derive(Debug, Clone, Default)]
+pub struct SolveOptions {
+    /// `--no-cache`: run every step.
+    pub no_cache: bool,
+    /// `--no-cache-filter`: run every step of these stages (names or indexes).
+    pub no_cache_stages: BTreeSet<String>,
+    /// Media type of the layer blobs the output should use.
+    pub layer_media_type: String,
+    /// Identifies "the same Dockerfile and target" across builds, for
+    /// explanations of misses. `None` disables explanations.
+    pub history_id: Option<String>,
+}
+
+/// How a step was satisfied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepStatus {
+    /// From the cache.
+    Cached,
+    /// Run, for this reason.
+    Ran(String),
+    /// A configuration-only step (no filesystem work, never cached).
+    Config,
+}
+
+/// What happened to one step, for summaries and `--metadata-file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    /// Where the step is.
+    pub step: StepRef,
+    /// Its Dockerfile line.
+    pub line: usize,
+    /// Its cache key (none for config-only steps).
+    pub key: Option<Key>,
+    /// Hit, miss or config.
+    pub status: StepStatus,
+    /// Time spent, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// The result of a solve.
+#[derive(Debug, Clone)]
+pub struct SolveOutput {
+    /// The target stage's final state.
+    pub target: State,
+    /// Every step of every built stage, in stage then step order.
+    pub steps: Vec<StepReport>,
+}
+
+/// A build failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A step failed.
+    #[error("{step} (line {line}): {source}")]
+    Step {
+        /// The step.
+        step: StepRef,
+        /// Its line.
+        line: usize,
+        /// The cause.
+        source: OpError,
+    },
+    /// A stage's base could not be resolved.
+    #[error("{stage} (line {line}): {source}")]
+    Base {
+        /// The stage, as `FROM …`.
+        stage: String,
+        /// The FROM line.
+        line: usize,
+        /// The cause.
+        source: OpError,
+    },
+    /// The cache index failed.
+    #[error(transparent)]
+    Records(#[from] RecordError),
+    /// The plan refers to a stage that does not exist.
+    #[error("the plan refers to stage {0}, which does not exist")]
+    BadStage(usize),
+    /// A stage this one needs failed (the first failure is reported too).
+    #[error("stage {0} was not built because a stage it needs failed")]
+    DependencyFailed(usize),
+}
+
+/// The platform strata builds for: the host's.
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// An empty image configuration for the host platform.
+pub fn scratch_config() -> ImageConfig {
+    ImageConfig {
+        architecture: host_architecture().to_string(),
+        os: "linux".to_string(),
+        ..Default::default()
+    }
+}
+
+struct Shared {
+    done: Stages,
+    failed: bool,
+    reports: BTreeMap<usize, Vec<StepReport>>,
+    history: LastBuild,
+}
+
+/// Builds the stages `plan.target` needs.
+pub fn solve(
+    plan: &Plan,
+    ops: &dyn Ops,
+    records: &RecordStore,
+    progress: &dyn ProgressSink,
+    opts: &SolveOptions,
+) -> Result<SolveOutput, BuildError> {
+    let previous: LastBuild = match &opts.history_id {
+        Some(id) => records.get_history(id)?.unwrap_or_default(),
+        None => LastBuild::default(),
+    };
+    let order = plan.required_stages();
+    for id in &order {
+        plan.stage(*id).ok_or(BuildError::BadStage(id.0))?;
+    }
+    let shared = Mutex::new(Shared {
+        done: Stages::new(),
+        failed: false,
+        reports: BTreeMap::new(),
+        history: LastBuild::default(),
+    });
+    let wake = Condvar::new();
+    let errors: Mutex<Vec<BuildError>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for id in &order {
+            let Some(stage) = plan.stage(*id) else {
+                continue;
+            };
+            let (shared, wake, errors, previous) = (&shared, &wake, &errors, &previous);
+            scope.spawn(move || {
+                let deps = stage.dependencies();
+                let stages = {
+                    let Ok(mut guard) = shared.lock() else {
+                        return;
+                    };
+                    while !guard.failed && !deps.iter().all(|d| guard.done.contains_key(d)) {
+                        guard = match wake.wait(guard) {
+                            Ok(g) => g,
+                            Err(_) => return,
+                        };
+                    }
+                    if guard.failed {
+                        drop(guard);
+                        if let Ok(mut e) = errors.lock() {
+                            e.push(BuildError::DependencyFailed(stage.id.0));
+                        }
+                        return;
+                    }
+                    guard.done.clone()
+                };
+                let mut builder = StageBuilder {
+                    stage,
+                    ops,
+                    records,
+                    progress,
+                    opts,
+                    previous,
+                    stages: &stages,
+                    reports: Vec::new(),
+                    history: LastBuild::default(),
+                };
+                let result = builder.build();
+                let Ok(mut guard) = shared.lock() else {
+                    return;
+                };
+                guard.reports.insert(stage.id.0, builder.reports);
+                guard.history.steps.extend(builder.history.steps);
+                match result {
+                    Ok(state) => {
+                        guard.done.insert(stage.id, state);
+                    }
+                    Err(e) => {
+                        guard.failed = true;
+                        if let Ok(mut errs) = errors.lock() {
+                            errs.push(e);
+                        }
+                    }
+                }
+                wake.notify_all();
+            });
+        }
+    });
+    let mut errors = errors.into_inner().unwrap_or_default();
+    // Report the real failure, not the stages that waited on it.
+    errors.sort_by_key(|e| matches!(e, BuildError::DependencyFailed(_)));
+    if let Some(first) = errors.into_iter().next() {
+        return Err(first);
+    }
+    let shared = shared
+        .into_inner()
+        .map_err(|_| BuildError::DependencyFailed(plan.target.0))?;
+    if let Some(id) = &opts.history_id {
+        records.put_history(id, &shared.history)?;
+    }
+    let target = shared
+        .done
+        .get(&plan.target)
+        .cloned()
+        .ok_or(BuildError::BadStage(plan.target.0))?;
+    Ok(SolveOutput {
+        target,
+        steps: shared.reports.into_values().flatten().collect(),
+    })
+}
+
+struct StageBuilder<'a> {
+    stage: &'a Stage,
+    ops: &'a dyn Ops,
+    records: &'a RecordStore,
+    progress: &'a dyn ProgressSink,
+    opts: &'a SolveOptions,
+    previous: &'a LastBuild,
+    stages: &'a Stages,
+    reports: Vec<StepReport>,
+    history: LastBuild,
+}
+
+impl StageBuilder<'_> {
+    fn stage_label(&self) -> Option<String> {
+        self.stage.name.clone()
+    }
+
+    fn no_cache(&self) -> bool {
+        self.opts.no_cache
+            || self
+                .opts
+                .no_cache_stages
+                .contains(&self.stage.id.0.to_string())
+            || self
+                .stage
+                .name
+                .as_ref()
+                .is_some_and(|n| self.opts.no_cache_stages.contains(n))
+    }
+
+    fn base(&self) -> Result<State, BuildError> {
+        let base_err = |source| BuildError::Base {
+            stage: format!("stage {}", self.stage.id.0),
+            line: self.stage.span.start_line,
+            source,
+        };
+        match &self.stage.base {
+            ImageSource::Scratch => Ok(State::from_image(scratch_config(), Vec::new())),
+            ImageSource::Stage(id) => {
+                let parent = self.stages.get(id).ok_or(BuildError::BadStage(id.0))?;
+                let mut state = parent.clone();
+                state.config = StageConfig {
+                    image: parent.config.image.clone(),
+                    cmd_set: false,
+                };
+                Ok(state)
+            }
+            other => self.ops.base(other).map_err(base_err),
+        }
+    }
+
+    fn build(&mut self) -> Result<State, BuildError> {
+        let mut state = self.base()?;
+        let total = self.stage.steps.len() + 1;
+        let mut first_miss: Option<String> = None;
+        for (i, step) in self.stage.steps.iter().enumerate() {
+            let sref = StepRef {
+                stage: self.stage.id.0,
+                stage_name: self.stage_label(),
+                index: i + 2,
+                total,
+                text: step.text.clone(),
+            };
+            let started = Instant::now();
+            let status = self.step(&mut state, step, &sref, &mut first_miss)?;
+            let (key, status) = status;
+            self.reports.push(StepReport {
+                step: sref,
+                line: step.span.start_line,
+                key,
+                status,
+                duration_ms: started.elapsed().as_millis() as u64,
+            });
+        }
+        Ok(state)
+    }
+
+    fn step(
+        &mut self,
+        state: &mut State,
+        step: &Step,
+        sref: &StepRef,
+        first_miss: &mut Option<String>,
+    ) -> Result<(Option<Key>, StepStatus), BuildError> {
+        let op_err = |source| BuildError::Step {
+            step: sref.clone(),
+            line: step.span.start_line,
+            source,
+        };
+        let mut inputs = StepInputs {
+            parent: Some(state.identity),
+            inputs: BTreeMap::new(),
+        };
+        let definition = step_definition(step);
+        inputs
+            .inputs
+            .insert("definition".into(), definition.to_string());
+        let kind_name;
+        let mut prepared = None;
+        match &step.kind {
+            StepKind::Config(edit) => {
+                state.config.apply(edit);
+                state.push(None, &step.text);
+                return Ok((None, StepStatus::Config));
+            }
+            StepKind::Workdir(path) => {
+                let dir = state.config.set_workdir(path);
+                state.refresh();
+                inputs.parent = Some(state.identity);
+                inputs.inputs.insert("dir".into(), dir);
+                kind_name = "workdir";
+            }
+            StepKind::Copy(copy) => {
+                let source = self
+                    .ops
+                    .copy_inputs(state, copy, self.stages)
+                    .map_err(op_err)?;
+                inputs
+                    .inputs
+                    .insert("workdir".into(), state.config.image.config.workdir().into());
+                inputs.inputs.insert("source".into(), source.digest.clone());
+                if let Some(files) = &source.files {
+                    self.records.put_manifest(&source.digest, files)?;
+                }
+                kind_name = "copy";
+            }
+            StepKind::Run(run) => {
+                let config = &state.config.image.config;
+                let mut env: Vec<(String, String)> = config
+                    .env
+                    .iter()
+                    .flatten()
+                    .map(|kv| match kv.split_once('=') {
+                        Some((k, v)) => (k.to_string(), v.to_string()),
+                        None => (kv.clone(), String::new()),
+                    })
+                    .collect();
+                for (k, v) in &step.build_args {
+                    if !env.iter().any(|(ek, _)| ek == k) {
+                        env.push((k.clone(), v.clone()));
+                    }
+                }
+                let run = PreparedRun {
+                    step: run.clone(),
+                    argv: config.wrap(&run.command),
+                    env,
+                    user: config.user.clone().unwrap_or_default(),
+                    workdir: config.workdir().to_string(),
+                };
+                inputs
+                    .inputs
+                    .insert("argv".into(), format!("{:?}", run.argv));
+                for (k, v) in &run.env {
+                    inputs.inputs.insert(format!("env:{k}"), v.clone());
+                }
+                inputs.inputs.insert("user".into(), run.user.clone());
+                inputs.inputs.insert("workdir".into(), run.workdir.clone());
+                for (target, digest) in self
+                    .ops
+                    .mount_inputs(state, &run, self.stages)
+                    .map_err(op_err)?
+                {
+                    inputs.inputs.insert(format!("mount:{target}"), digest);
+                }
+                prepared = Some(run);
+                kind_name = "run";
+            }
+        }
+        let key = step_key(kind_name, &inputs);
+        let history_slot = format!("{}:{}", self.stage.id.0, sref.index);
+        self.history.steps.insert(
+            history_slot.clone(),
+            StepHistory {
+                text: step.text.clone(),
+                inputs: inputs.clone(),
+            },
+        );
+        self.progress.event(Event::Started(sref.clone()));
+        if !self.no_cache()
+            && let Some(record) = self.records.get(&key)?
+        {
+            let layer = match &record.layer {
+                Some(l) => LayerRef::from_record(l, &self.opts.layer_media_type),
+                None => None,
+            };
+            if record.layer.is_none() || layer.is_some() {
+                state.push(layer, &step.text);
+                self.progress.event(Event::Cached(sref.clone()));
+                return Ok((Some(key), StepStatus::Cached));
+            }
+        }
+        let reason = if self.no_cache() {
+            MissReason::NoCache
+        } else {
+            MissReason::Changed {
+                detail: explain_miss(
+                    self.previous.steps.get(&history_slot),
+                    &inputs,
+                    first_miss.as_deref(),
+                    self.records,
+                ),
+            }
+        };
+        if first_miss.is_none() {
+            *first_miss = Some(step.text.clone());
+        }
+        self.progress
+            .event(Event::Running(sref.clone(), reason.clone()));
+        let started = Instant::now();
+        let layer = match (&step.kind, &prepared) {
+            (StepKind::Workdir(_), _) => {
+                let dir = state.config.image.config.workdir().to_string();
+                self.ops.mkdir(state, &dir)
+            }
+            (StepKind::Copy(copy), _) => self.ops.copy(state, copy, self.stages),
+            (StepKind::Run(_), Some(run)) => {
+                let progress = self.progress;
+                let mut output = |line: &str| {
+                    progress.event(Event::Output(sref.clone(), line.to_string()));
+                };
+                self.ops.run(state, run, self.stages, &mut output)
+            }
+            _ => Ok(None),
+        };
+        let layer = match layer {
+            Ok(layer) => layer,
+            Err(e) => {
+                self.progress
+                    .event(Event::Failed(sref.clone(), e.to_string()));
+                return Err(op_err(e));
+            }
+        };
+        let duration = started.elapsed();
+        self.records.put(&CacheRecord {
+            key,
+            description: step.text.clone(),
+            layer: layer.as_ref().map(|l| LayerBlob {
+                diff_id: l.diff_id.clone(),
+                blobs: [(
+                    l.blob.media_type.clone(),
+                    (l.blob.digest.clone(), l.blob.size),
+                )]
+                .into(),
+            }),
+            inputs,
+            created: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            duration_ms: duration.as_millis() as u64,
+        })?;
+        state.push(layer, &step.text);
+        self.progress.event(Event::Done(sref.clone(), duration));
+        Ok((Some(key), StepStatus::Ran(reason.to_string())))
+    }
+}
+
+/// The key of a step: its kind, parent identity and every input.
+fn step_key(kind: &str, inputs: &StepInputs) -> Key {
+    let mut h = KeyHasher::new(kind);
+    if let Some(parent) = &inputs.parent {
+        h.key("parent", parent);
+    }
+    for (name, value) in &inputs.inputs {
+        h.str(name, value);
+    }
+    h.finish()
+}
