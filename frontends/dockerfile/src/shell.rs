@@ -376,13 +376,11 @@ impl ShellWord<'_> {
         let mut modifier = c.to_string();
         let mut null_is_unset = false;
         match c {
-            '}' => {
-                return Ok(match self.get_env(&name) {
-                    Some(v) => v,
-                    None if self.lexer.skip_unset_env => format!("${{{name}}}"),
-                    None => String::new(),
-                });
-            }
+            '}' => Ok(match self.get_env(&name) {
+                Some(v) => v,
+                None if self.lexer.skip_unset_env => format!("${{{name}}}"),
+                None => String::new(),
+            }),
             ':' | '+' | '-' | '?' | '#' | '%' => {
                 if c == ':' {
                     null_is_unset = true;
