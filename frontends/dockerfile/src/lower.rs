@@ -133,6 +133,16 @@ pub fn lower(source: &str, opts: &LowerOptions<'_>) -> Result<Plan, DockerfileEr
     let in_file = |e: DockerfileError| e.in_file(&opts.file_name, source);
     let parsed = parse(source).map_err(in_file)?;
     let mut lowering = Lowering::new(opts, parsed.directives.escape);
+    // Every stage name, so `--from` can refer to a stage defined later.
+    lowering.all_stage_names = parsed
+        .nodes
+        .iter()
+        .filter(|n| n.keyword == "from")
+        .map(|n| match n.words().as_slice() {
+            [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => Some(name.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect();
     for (line, message) in &parsed.warnings {
         lowering.warn(Some(*line), "NoEmptyContinuation", message.clone());
     }
@@ -156,6 +166,8 @@ pub(crate) struct Lowering<'o, 'a> {
     pub warnings: Vec<Warning>,
     /// Build args some ARG declared (to warn about the rest).
     pub consumed: BTreeSet<String>,
+    /// The names of all stages of the file, in order (`None` for unnamed).
+    pub all_stage_names: Vec<Option<String>>,
     /// (stage, referenced stage name, line) for COPY --from / mounts, checked at the end.
     pub references: Vec<(usize, usize, usize)>,
 }
@@ -171,6 +183,7 @@ impl<'o, 'a> Lowering<'o, 'a> {
             states: Vec::new(),
             warnings: Vec::new(),
             consumed: BTreeSet::new(),
+            all_stage_names: Vec::new(),
             references: Vec::new(),
         }
     }

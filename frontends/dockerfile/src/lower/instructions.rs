@@ -240,17 +240,17 @@ impl Lowering<'_, '_> {
         let lower = from.to_ascii_lowercase();
         let current = self.stage_index();
         let by_name = self
-            .stages
+            .all_stage_names
             .iter()
-            .position(|s| s.name.as_deref() == Some(lower.as_str()));
+            .position(|s| s.as_deref() == Some(lower.as_str()));
         let by_index = from.parse::<usize>().ok();
         let id = match (by_name, by_index) {
             (Some(i), _) => Some(i),
-            (None, Some(i)) if i < self.stages.len() => Some(i),
+            (None, Some(i)) if i < self.all_stage_names.len() => Some(i),
             (None, Some(i)) => {
                 return Err(format!(
-                    "invalid stage index {i}: only {} stages so far",
-                    self.stages.len()
+                    "invalid stage index {i}: the Dockerfile has {} stages",
+                    self.all_stage_names.len()
                 ));
             }
             _ => None,
@@ -476,12 +476,12 @@ fn command(node: &Node) -> Option<Command> {
     node.words().first().map(|s| Command::Shell(s.to_string()))
 }
 
+/// `path` made absolute against the working directory, and cleaned.
 fn join(workdir: &str, path: &str) -> String {
     if path.starts_with('/') {
-        return path.to_string();
+        return crate::dockerignore::clean(path);
     }
-    let base = workdir.trim_end_matches('/');
-    format!("{base}/{path}")
+    crate::dockerignore::clean(&format!("/{workdir}/{path}"))
 }
 
 /// Checks that `--chmod` is octal or symbolic (`u+x,g-w`).

@@ -1,0 +1,68 @@
+//! Every Dockerfile mistake names the file, line and column and shows the line.
+#![allow(clippy::panic)]
+
+use strata_dockerfile::{LowerOptions, lower};
+
+fn error_of(source: &str, target: Option<&str>) -> String {
+    let opts = LowerOptions {
+        file_name: "app/Dockerfile".into(),
+        target: target.map(str::to_string),
+        ..Default::default()
+    };
+    match lower(source, &opts) {
+        Ok(plan) => panic!("expected an error, got a plan:\n{}", plan.dump()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn bad_input_errors() {
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        ("unknown instruction", "FROM a\nFORM b\n", None),
+        ("unknown flag", "FROM a\nCOPY --form=x a b\n", None),
+        ("flag without value", "FROM a\nCOPY --from a b\n", None),
+        ("unterminated heredoc", "FROM a\nRUN <<EOF\necho hi\n", None),
+        ("shell needs json", "FROM a\nSHELL /bin/bash -c\n", None),
+        ("copy needs a destination", "FROM a\nCOPY onlyone\n", None),
+        ("before from", "RUN echo\nFROM a\n", None),
+        ("missing target", "FROM a AS one\n", Some("two")),
+        (
+            "cycle",
+            "FROM a AS one\nCOPY --from=two /x /x\nFROM a AS two\nCOPY --from=one /y /y\n",
+            None,
+        ),
+        (
+            "self reference",
+            "FROM a AS one\nCOPY --from=one /x /x\n",
+            None,
+        ),
+        ("bad mount", "FROM a\nRUN --mount=type=tmpfs echo\n", None),
+        ("bad network", "FROM a\nRUN --network=bridge echo\n", None),
+        (
+            "json array of non-strings",
+            "FROM a\nCMD [\"a\", 1]\n",
+            None,
+        ),
+        ("env without value", "FROM a\nENV PATH\n", None),
+        ("bad port", "FROM a\nEXPOSE 99999\n", None),
+        (
+            "bad healthcheck",
+            "FROM a\nHEALTHCHECK --interval=5 CMD true\n",
+            None,
+        ),
+        ("onbuild from", "FROM a\nONBUILD FROM b\n", None),
+        ("bad stage name", "FROM a AS 1st\n", None),
+        ("duplicate stage", "FROM a AS x\nFROM b AS x\n", None),
+        ("bad expansion", "FROM a\nENV X=${Y:?required}\n", None),
+        ("spaces in an env expansion", "FROM a\nENV X=${Y:?must be set}\n", None),
+        ("bad chmod", "FROM a\nCOPY --chmod=rwx a /b\n", None),
+        ("no from", "ARG X=1\n", None),
+        ("empty", "# nothing\n", None),
+        ("bad escape directive", "# escape=x\nFROM a\n", None),
+    ];
+    let mut out = String::new();
+    for (name, source, target) in cases {
+        out.push_str(&format!("## {name}\n{}\n\n", error_of(source, *target)));
+    }
+    insta::assert_snapshot!(out);
+}
