@@ -1,4 +1,5 @@
 //! BuildKit's parser corpus: every case parses and dumps exactly its
+#![allow(clippy::unwrap_used)]
 //! `result`, every negative case fails, and line numbers match.
 
 mod common;

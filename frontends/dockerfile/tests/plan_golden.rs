@@ -1,4 +1,5 @@
 //! Golden plans for realistic Dockerfiles in testdata/dockerfiles.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::fs;

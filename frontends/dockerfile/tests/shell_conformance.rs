@@ -1,4 +1,5 @@
 //! BuildKit's shell conformance data: `envVarTest` (one word, with
+#![allow(clippy::unwrap_used)]
 //! expansion) and `wordsTest` (word splitting).
 
 mod common;
