@@ -72,6 +72,9 @@ pub struct Lexer {
     pub skip_process_quotes: bool,
     /// Leave references to unset variables as written.
     pub skip_unset_env: bool,
+    /// Treat `$` as an ordinary character: quotes and escapes are still
+    /// processed, variables are not expanded.
+    pub skip_expansion: bool,
 }
 
 impl Lexer {
@@ -83,6 +86,7 @@ impl Lexer {
             raw_escapes: false,
             skip_process_quotes: false,
             skip_unset_env: false,
+            skip_expansion: false,
         }
     }
 
@@ -218,7 +222,7 @@ impl ShellWord<'_> {
                 self.next();
                 return Ok((result, words.finish()));
             }
-            if c == '$' {
+            if c == '$' && !self.lexer.skip_expansion {
                 let value = self.process_dollar()?;
                 result.push_str(&value);
                 words.add_string(&value);
@@ -302,7 +306,7 @@ impl ShellWord<'_> {
                     }
                     return Ok(result);
                 }
-                Some('$') => {
+                Some('$') if !self.lexer.skip_expansion => {
                     let value = self.process_dollar()?;
                     result.push_str(&value);
                 }
@@ -444,12 +448,11 @@ impl ShellWord<'_> {
                             Some(rest) => (true, rest.to_string()),
                             None => (false, word),
                         };
-                        let pattern = glob::Pattern::parse(&pattern, self.lexer.escape);
-                        Ok(if c == '%' {
-                            pattern.trim_suffix(&value, greedy)
+                        if c == '%' {
+                            glob::trim_suffix(&pattern, &value, greedy)
                         } else {
-                            pattern.trim_prefix(&value, greedy)
-                        })
+                            glob::trim_prefix(&pattern, &value, greedy)
+                        }
                     }
                 }
             }
@@ -479,8 +482,7 @@ impl ShellWord<'_> {
                     }
                     return Ok(String::new());
                 };
-                let pattern = glob::Pattern::parse(&pattern, self.lexer.escape);
-                Ok(pattern.replace(&value, &replacement, all))
+                glob::replace(&pattern, &value, &replacement, all)
             }
             _ => Err(format!("unsupported modifier ({modifier}) in substitution")),
         }

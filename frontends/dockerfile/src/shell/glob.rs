@@ -1,171 +1,217 @@
-//! Shell patterns (`*`, `?`, `[a-z]`, `[!x]`, escapes) for `${v#p}`,
-//! `${v%p}` and `${v/p/r}`.
+//! Patterns for `${v#p}`, `${v%p}` and `${v/p/r}`, with BuildKit's meaning:
+//! `*` is any run of characters, `?` one character (neither crosses a
+//! newline), everything else is literal (no bracket classes). `\` escapes
+//! `*`, `?` and `\`; before `}` or `/` it is dropped; before anything else it
+//! is an error. Matching follows a regular expression's leftmost-first
+//! preference, with stars lazy or greedy as the operator asks.
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One pattern element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Token {
     Char(char),
     Any,
     Star,
-    Class {
-        negated: bool,
-        items: Vec<(char, char)>,
-    },
 }
 
-/// A parsed shell pattern.
+/// A parsed pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Pattern(Vec<Token>);
+pub(super) struct Pattern {
+    tokens: Vec<Token>,
+    greedy: bool,
+}
 
 impl Pattern {
-    /// Parses a pattern; a `[` without its `]` is a literal.
-    pub(super) fn parse(src: &str, escape: char) -> Pattern {
-        let chars: Vec<char> = src.chars().collect();
+    /// Parses `src`; `greedy` makes `*` prefer the longest run.
+    pub(super) fn parse(src: &str, greedy: bool) -> Result<Pattern, String> {
         let mut tokens = Vec::new();
-        let mut i = 0;
-        while i < chars.len() {
-            let c = chars[i];
-            i += 1;
+        let mut chars = src.chars().peekable();
+        while let Some(c) = chars.next() {
             match c {
-                c if c == escape && i < chars.len() => {
-                    tokens.push(Token::Char(chars[i]));
-                    i += 1;
-                }
                 '*' => tokens.push(Token::Star),
                 '?' => tokens.push(Token::Any),
-                '[' => match parse_class(&chars[i..]) {
-                    Some((class, used)) => {
-                        tokens.push(class);
-                        i += used;
+                '\\' => match chars.peek() {
+                    Some('}' | '/') => {}
+                    Some(&e @ ('*' | '?' | '\\')) => {
+                        chars.next();
+                        tokens.push(Token::Char(e));
                     }
-                    None => tokens.push(Token::Char('[')),
+                    other => {
+                        let shown = other.map(char::to_string).unwrap_or_default();
+                        return Err(format!(
+                            "invalid pattern ({src}) in substitution: invalid escape '\\{shown}'"
+                        ));
+                    }
                 },
                 c => tokens.push(Token::Char(c)),
             }
         }
-        Pattern(tokens)
+        Ok(Pattern { tokens, greedy })
     }
 
-    /// True when the whole of `s` matches.
-    pub(super) fn matches(&self, s: &[char]) -> bool {
-        matches_at(&self.0, s)
+    /// The end of the preferred match starting exactly at `start`.
+    fn match_at(&self, s: &[char], start: usize) -> Option<usize> {
+        let mut failed = vec![false; (self.tokens.len() + 1) * (s.len() + 1)];
+        self.step(s, 0, start, &mut failed)
     }
 
-    /// `${v#p}` / `${v##p}`: removes the shortest (longest) matching prefix.
-    pub(super) fn trim_prefix(&self, value: &str, greedy: bool) -> String {
-        let chars: Vec<char> = value.chars().collect();
-        let ends: Box<dyn Iterator<Item = usize>> = if greedy {
-            Box::new((0..=chars.len()).rev())
-        } else {
-            Box::new(0..=chars.len())
+    fn step(&self, s: &[char], ti: usize, pos: usize, failed: &mut [bool]) -> Option<usize> {
+        let Some(token) = self.tokens.get(ti) else {
+            return Some(pos);
         };
-        for end in ends {
-            if self.matches(&chars[..end]) {
-                return chars[end..].iter().collect();
-            }
+        let key = ti * (s.len() + 1) + pos;
+        if failed.get(key).copied().unwrap_or(false) {
+            return None;
         }
-        value.to_string()
-    }
-
-    /// `${v%p}` / `${v%%p}`: removes the shortest (longest) matching suffix.
-    pub(super) fn trim_suffix(&self, value: &str, greedy: bool) -> String {
-        let chars: Vec<char> = value.chars().collect();
-        let starts: Box<dyn Iterator<Item = usize>> = if greedy {
-            Box::new(0..=chars.len())
-        } else {
-            Box::new((0..=chars.len()).rev())
-        };
-        for start in starts {
-            if self.matches(&chars[start..]) {
-                return chars[..start].iter().collect();
-            }
-        }
-        value.to_string()
-    }
-
-    /// `${v/p/r}` / `${v//p/r}`: replaces the first (every) leftmost-longest match.
-    pub(super) fn replace(&self, value: &str, replacement: &str, all: bool) -> String {
-        let chars: Vec<char> = value.chars().collect();
-        let mut out = String::new();
-        let mut start = 0;
-        let mut replaced = false;
-        while start <= chars.len() {
-            if replaced && !all {
-                out.extend(&chars[start..]);
-                return out;
-            }
-            let found = (start..=chars.len())
-                .rev()
-                .find(|&end| self.matches(&chars[start..end]));
-            match found {
-                Some(end) => {
-                    out.push_str(replacement);
-                    replaced = true;
-                    if end == start {
-                        // An empty match: keep one character and move on.
-                        if let Some(c) = chars.get(start) {
-                            out.push(*c);
-                        }
-                        start += 1;
-                    } else {
-                        start = end;
-                    }
-                }
-                None => {
-                    if let Some(c) = chars.get(start) {
-                        out.push(*c);
-                    }
-                    start += 1;
+        let found = match token {
+            Token::Char(c) => match s.get(pos) {
+                Some(x) if x == c => self.step(s, ti + 1, pos + 1, failed),
+                _ => None,
+            },
+            Token::Any => match s.get(pos) {
+                Some(x) if *x != '\n' => self.step(s, ti + 1, pos + 1, failed),
+                _ => None,
+            },
+            Token::Star => {
+                let run = s[pos..].iter().take_while(|c| **c != '\n').count();
+                if self.greedy {
+                    (0..=run)
+                        .rev()
+                        .find_map(|k| self.step(s, ti + 1, pos + k, failed))
+                } else {
+                    (0..=run).find_map(|k| self.step(s, ti + 1, pos + k, failed))
                 }
             }
+        };
+        if found.is_none()
+            && let Some(slot) = failed.get_mut(key)
+        {
+            *slot = true;
         }
-        out
+        found
+    }
+
+    /// The leftmost match at or after `from`, as `(start, end)`.
+    fn find(&self, s: &[char], from: usize) -> Option<(usize, usize)> {
+        (from..=s.len()).find_map(|start| self.match_at(s, start).map(|end| (start, end)))
     }
 }
 
-fn parse_class(chars: &[char]) -> Option<(Token, usize)> {
+/// Reverses a pattern, keeping each `\x` pair in order (`a\*c` → `c\*a`).
+fn reverse_pattern(src: &str) -> String {
+    let chars: Vec<char> = src.chars().collect();
+    let mut pieces: Vec<String> = Vec::new();
     let mut i = 0;
-    let negated = matches!(chars.first(), Some('!' | '^'));
-    if negated {
-        i += 1;
-    }
-    let mut items = Vec::new();
-    let mut first = true;
     while i < chars.len() {
-        let c = chars[i];
-        if c == ']' && !first {
-            return Some((Token::Class { negated, items }, i + 1));
-        }
-        first = false;
-        if i + 2 < chars.len() && chars[i + 1] == '-' && chars[i + 2] != ']' {
-            items.push((c, chars[i + 2]));
-            i += 3;
+        if chars[i] == '\\' && i + 1 < chars.len() {
+            pieces.push(chars[i..i + 2].iter().collect());
+            i += 2;
         } else {
-            items.push((c, c));
+            pieces.push(chars[i].to_string());
             i += 1;
         }
     }
-    None
+    pieces.reverse();
+    pieces.concat()
 }
 
-fn matches_at(tokens: &[Token], s: &[char]) -> bool {
-    match tokens.split_first() {
-        None => s.is_empty(),
-        Some((Token::Star, rest)) => (0..=s.len()).any(|i| matches_at(rest, &s[i..])),
-        Some((tok, rest)) => match s.split_first() {
-            None => false,
-            Some((c, s_rest)) => {
-                let ok = match tok {
-                    Token::Char(t) => t == c,
-                    Token::Any => true,
-                    Token::Class { negated, items } => {
-                        items.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated
-                    }
-                    Token::Star => false,
-                };
-                ok && matches_at(rest, s_rest)
+/// `${v#p}` / `${v##p}`: removes the matching prefix (lazy or greedy).
+pub(super) fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<String, String> {
+    let pattern = Pattern::parse(pattern, greedy)?;
+    let chars: Vec<char> = value.chars().collect();
+    Ok(match pattern.match_at(&chars, 0) {
+        Some(end) => chars[end..].iter().collect(),
+        None => value.to_string(),
+    })
+}
+
+/// `${v%p}` / `${v%%p}`: removes the matching suffix, found as a prefix of
+/// the reversed value with the reversed pattern.
+pub(super) fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> Result<String, String> {
+    let reversed: String = value.chars().rev().collect();
+    let trimmed = trim_prefix(&reverse_pattern(pattern), &reversed, greedy)?;
+    Ok(trimmed.chars().rev().collect())
+}
+
+/// `${v/p/r}` / `${v//p/r}`: replaces the first (every) leftmost greedy
+/// match. Replacing every match expands `$0`, `${0}` and `$$` in the
+/// replacement as a regular-expression template does (other references are
+/// empty); a single replacement is literal.
+pub(super) fn replace(
+    pattern: &str,
+    value: &str,
+    replacement: &str,
+    all: bool,
+) -> Result<String, String> {
+    let pattern = Pattern::parse(pattern, true)?;
+    let chars: Vec<char> = value.chars().collect();
+    if !all {
+        return Ok(match pattern.find(&chars, 0) {
+            Some((start, end)) => {
+                let mut out: String = chars[..start].iter().collect();
+                out.push_str(replacement);
+                out.extend(&chars[end..]);
+                out
             }
-        },
+            None => value.to_string(),
+        });
     }
+    let mut out = String::new();
+    let (mut search, mut last_end) = (0, 0);
+    while search <= chars.len() {
+        let Some((start, end)) = pattern.find(&chars, search) else {
+            break;
+        };
+        out.extend(&chars[last_end..start]);
+        // An empty match right after a match is not replaced again.
+        if end > last_end || start == 0 {
+            expand(&mut out, replacement, &chars[start..end]);
+        }
+        last_end = end;
+        search = if search + 1 > end { search + 1 } else { end };
+    }
+    out.extend(&chars[last_end..]);
+    Ok(out)
+}
+
+/// Appends `template` with `$name` / `${name}` references resolved: `0` is
+/// the match, any other name is empty, `$$` is `$`, a malformed `$` is kept.
+fn expand(out: &mut String, template: &str, matched: &[char]) {
+    let is_name = |c: &char| c.is_alphanumeric() || *c == '_';
+    let mut rest = template;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+            continue;
+        }
+        let (name, tail) = match after.strip_prefix('{') {
+            Some(inner) => match inner.find('}') {
+                Some(close)
+                    if !inner[..close].is_empty()
+                        && inner[..close].chars().all(|c| is_name(&c)) =>
+                {
+                    (&inner[..close], &inner[close + 1..])
+                }
+                _ => ("", after),
+            },
+            None => {
+                let len: usize = after.chars().take_while(is_name).map(char::len_utf8).sum();
+                (&after[..len], &after[len..])
+            }
+        };
+        if name.is_empty() {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        if name == "0" {
+            out.extend(matched);
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
 }
 
 #[cfg(test)]
@@ -173,13 +219,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classes_and_escapes() {
-        let p = Pattern::parse("[a-c]?\\*", '\\');
-        assert!(p.matches(&"bx*".chars().collect::<Vec<_>>()));
-        assert!(!p.matches(&"dx*".chars().collect::<Vec<_>>()));
-        let p = Pattern::parse("[!0-9]*", '\\');
-        assert!(p.matches(&"abc".chars().collect::<Vec<_>>()));
-        assert!(!p.matches(&"1bc".chars().collect::<Vec<_>>()));
-        assert_eq!(Pattern::parse("[x", '\\').0.len(), 2);
+    fn brackets_are_literal_and_escapes_checked() {
+        assert_eq!(trim_prefix("[a]", "[a]x", false).unwrap(), "x");
+        assert_eq!(trim_prefix("\\*\\?\\\\", "*?\\x", false).unwrap(), "x");
+        assert_eq!(trim_prefix("a\\}", "a}x", false).unwrap(), "x");
+        let e = trim_prefix("\\a", "a", false).unwrap_err();
+        assert!(e.contains("invalid escape '\\a'"), "{e}");
+        assert!(trim_prefix("a\\", "a", false).is_err());
+    }
+
+    #[test]
+    fn lazy_and_greedy() {
+        assert_eq!(trim_prefix("*x*y", "xxyy", false).unwrap(), "y");
+        assert_eq!(trim_prefix("*x*y", "xxyy", true).unwrap(), "");
+        assert_eq!(trim_prefix("*", "xxyy", false).unwrap(), "xxyy");
+        assert_eq!(trim_suffix("\\**\\*", "a***yy*", true).unwrap(), "a");
+        assert_eq!(trim_suffix("x*", "axbx", false).unwrap(), "axb");
+        assert_eq!(trim_suffix("x*", "axbx", true).unwrap(), "a");
+    }
+
+    #[test]
+    fn stars_stop_at_newlines() {
+        assert_eq!(trim_prefix("*b", "a\nb", true).unwrap(), "a\nb");
+        assert_eq!(trim_prefix("?", "\nb", true).unwrap(), "\nb");
+    }
+
+    #[test]
+    fn replace_all_like_go() {
+        assert_eq!(replace("*", "abc", "r", true).unwrap(), "r");
+        assert_eq!(replace("x*", "abc", "-", true).unwrap(), "abc");
+        assert_eq!(replace("", "ab", "-", true).unwrap(), "-a-b-");
+        assert_eq!(replace("", "ab", "-", false).unwrap(), "-ab");
+        assert_eq!(replace("b", "abab", "<$0>", true).unwrap(), "a<b>a<b>");
+        assert_eq!(replace("b", "abab", "<$0>", false).unwrap(), "a<$0>ab");
+        assert_eq!(replace("b", "ab", "$$ ${0} $x $", true).unwrap(), "a$ b  $");
     }
 }
