@@ -1,0 +1,79 @@
+//! Slash-separated path helpers with Go's `path.Clean`/`path.Join` semantics,
+//! which BuildKit applies to every path it puts in LLB.
+
+/// Cleans a path lexically: removes `.` and empty segments, resolves `..`
+/// (never above the root of an absolute path). Returns `.` for an empty
+/// relative result and `/` for an empty absolute one.
+pub(crate) fn clean(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let body = parts.join("/");
+    match (absolute, body.is_empty()) {
+        (true, _) => format!("/{body}"),
+        (false, true) => ".".to_string(),
+        (false, false) => body,
+    }
+}
+
+/// Joins `path` onto `dir` unless it is absolute, then cleans the result.
+pub(crate) fn join(dir: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        clean(path)
+    } else {
+        clean(&format!("{dir}/{path}"))
+    }
+}
+
+/// Makes `path` absolute against `dir` and cleans it, keeping a trailing
+/// slash (which tells a copy that the destination is a directory). `.` and
+/// the empty path mean the directory itself, with a trailing slash.
+pub(crate) fn join_keep_slash(dir: &str, path: &str) -> String {
+    let path = if path.is_empty() || path == "." {
+        "./"
+    } else {
+        path
+    };
+    let mut out = join(dir, path);
+    let wants_slash = path.ends_with('/') || path.ends_with("/.");
+    if wants_slash && !out.ends_with('/') {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_matches_go_path_clean() {
+        assert_eq!(clean(""), ".");
+        assert_eq!(clean("/"), "/");
+        assert_eq!(clean("a/./b/../c/"), "a/c");
+        assert_eq!(clean("/../a//b"), "/a/b");
+        assert_eq!(clean("../a"), "../a");
+    }
+
+    #[test]
+    fn join_keeps_only_requested_slashes() {
+        assert_eq!(join("/app", "src"), "/app/src");
+        assert_eq!(join("/app", "/etc/"), "/etc");
+        assert_eq!(join_keep_slash("/app", "."), "/app/");
+        assert_eq!(join_keep_slash("/app", "bin/"), "/app/bin/");
+        assert_eq!(join_keep_slash("/", "x"), "/x");
+        assert_eq!(join_keep_slash("/", ""), "/");
+    }
+}
