@@ -191,9 +191,15 @@ fn apply(cfg: &mut Config, step: &Step, cmd_set: &mut bool) {
         StepKind::Run(run) => {
             let args = cfg.shell_wrap(&run.command);
             let mut parts = Vec::new();
-            if !step.build_args.is_empty() {
-                parts.push(format!("|{}", step.build_args.len()));
-                parts.extend(step.build_args.iter().map(|(k, v)| format!("{k}={v}")));
+            let recorded: Vec<String> = step
+                .build_args
+                .iter()
+                .filter(|(k, _)| !crate::exec::is_proxy_arg(k))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            if !recorded.is_empty() {
+                parts.push(format!("|{}", recorded.len()));
+                parts.extend(recorded);
             }
             parts.extend(args);
             cfg.history(format!("RUN {} # buildkit", parts.join(" ")), false);

@@ -27,8 +27,14 @@ enum FsKind {
     Tmpfs { size: Option<u64> },
 }
 
-/// Build arguments that BuildKit passes as the proxy configuration rather
-/// than as plain environment variables.
+/// Whether a build argument is one of the predefined proxy variables, which
+/// BuildKit passes as the proxy configuration (not as plain environment
+/// variables) and keeps out of the image history.
+pub(crate) fn is_proxy_arg(key: &str) -> bool {
+    proxy_slot(&mut pb::ProxyEnv::default(), key).is_some()
+}
+
+/// The proxy field a predefined proxy build argument fills.
 fn proxy_slot<'a>(proxy: &'a mut pb::ProxyEnv, key: &str) -> Option<&'a mut String> {
     match key.to_ascii_lowercase().as_str() {
         "http_proxy" => Some(&mut proxy.http_proxy),
