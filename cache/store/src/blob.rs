@@ -3,7 +3,8 @@
 use crate::{Digest, Store, StoreError, io_err, sync_dir};
 use sha2::{Digest as _, Sha256};
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
 
 /// Writes a blob: bytes go to a temp file under `ROOT/tmp` while they are
 /// hashed; [`BlobWriter::commit`] checks the digest, fsyncs and renames the
@@ -13,18 +14,22 @@ pub struct BlobWriter {
     tmp: tempfile::NamedTempFile,
     sha: Sha256,
     size: u64,
-    blobs: std::path::PathBuf,
+    blobs: PathBuf,
+}
+
+impl std::fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("tmp", &self.tmp.path())
+            .field("size", &self.size)
+            .finish()
+    }
 }
 
 impl BlobWriter {
     pub(crate) fn new(store: &Store) -> Result<Self, StoreError> {
-        let dir = store.root().join("tmp");
-        let tmp = tempfile::Builder::new()
-            .prefix("blob-")
-            .tempfile_in(&dir)
-            .map_err(io_err(&dir))?;
         Ok(BlobWriter {
-            tmp,
+            tmp: store.temp_file()?,
             sha: Sha256::new(),
             size: 0,
             blobs: store.root().join("blobs/sha256"),
@@ -38,7 +43,10 @@ impl BlobWriter {
 
     /// Finishes the blob: verifies it against `expected` (if given), makes
     /// it durable and moves it into place. Returns its digest and size.
-    pub fn commit(self, expected: Option<&Digest>) -> Result<(Digest, u64), StoreError> {
+    ///
+    /// A blob already present with the same size is kept as it is.
+    pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64), StoreError> {
+        self.tmp.flush().map_err(io_err(self.tmp.path()))?;
         let found = Digest::from_sha256(self.sha.finalize().into());
         if let Some(expected) = expected
             && *expected != found
@@ -49,7 +57,7 @@ impl BlobWriter {
             });
         }
         let path = self.blobs.join(found.hex());
-        if path.exists() {
+        if fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == self.size) {
             return Ok((found, self.size)); // the temp file is removed on drop
         }
         self.tmp.as_file().sync_all().map_err(io_err(&path))?;
@@ -74,9 +82,109 @@ impl Write for BlobWriter {
     }
 }
 
-/// Removes blobs from the store (for garbage collection).
 impl Store {
-    /// Deletes a blob; a missing one is fine.
+    /// A new temp file under `ROOT/tmp` (same file system as the blobs, so
+    /// it can be renamed in), locked while it is open so that
+    /// [`Store::clean_temp`] leaves it alone. Removed when dropped.
+    pub fn temp_file(&self) -> Result<tempfile::NamedTempFile, StoreError> {
+        let dir = self.root().join("tmp");
+        let tmp = tempfile::Builder::new()
+            .prefix("blob-")
+            .tempfile_in(&dir)
+            .map_err(io_err(&dir))?;
+        // A brand-new file cannot be locked by anyone else; an error here
+        // means the file system has no flock, and the file is still usable.
+        let _ = tmp.as_file().try_lock();
+        Ok(tmp)
+    }
+
+    /// Starts writing a blob; see [`BlobWriter`].
+    pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
+        BlobWriter::new(self)
+    }
+
+    /// Writes bytes as a blob and returns its digest.
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let mut w = self.blob_writer()?;
+        w.write_all(bytes).map_err(io_err(self.root()))?;
+        w.commit(None).map(|(d, _)| d)
+    }
+
+    /// Writes a value as a JSON blob and returns its digest and size.
+    ///
+    /// The bytes are canonical for a given value: compact (no spaces, no
+    /// trailing newline), struct fields in declaration order. Maps that
+    /// reach a digest must be `BTreeMap`s so their keys come out sorted.
+    pub fn put_json<T: serde::Serialize>(&self, value: &T) -> Result<(Digest, u64), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Invalid {
+            path: self.root().to_path_buf(),
+            message: format!("cannot encode JSON: {e}"),
+        })?;
+        let digest = self.write_blob(&bytes)?;
+        Ok((digest, bytes.len() as u64))
+    }
+
+    /// Copies a file into the store, hashing it on the way; with `expected`
+    /// the copy is refused (and nothing stored) unless the digest matches.
+    pub fn import_blob_file(
+        &self,
+        path: &Path,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64), StoreError> {
+        if let Some(d) = expected
+            && self.has_blob(d)
+        {
+            return Ok((d.clone(), self.blob_size(d)?));
+        }
+        let mut src = fs::File::open(path).map_err(io_err(path))?;
+        let mut w = self.blob_writer()?;
+        copy(&mut src, &mut w, path)?;
+        w.commit(expected)
+    }
+
+    /// Moves a file the caller owns into the store (a rename when it is on
+    /// the same file system, else a copy), after hashing it. The caller must
+    /// not change the file meanwhile. On a digest mismatch the file stays
+    /// where it was.
+    pub fn adopt_blob_file(
+        &self,
+        path: &Path,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64), StoreError> {
+        let file = fs::File::open(path).map_err(io_err(path))?;
+        let mut sha = Sha256::new();
+        let size = copy(&mut &file, &mut HashSink(&mut sha), path)?;
+        let found = Digest::from_sha256(sha.finalize().into());
+        if let Some(expected) = expected
+            && *expected != found
+        {
+            return Err(StoreError::DigestMismatch {
+                expected: expected.clone(),
+                found,
+            });
+        }
+        let dest = self.blob_path(&found);
+        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size) {
+            fs::remove_file(path).map_err(io_err(path))?;
+            return Ok((found, size));
+        }
+        file.sync_all().map_err(io_err(path))?;
+        match fs::rename(path, &dest) {
+            Ok(()) => {
+                sync_dir(&self.root().join("blobs/sha256"));
+                Ok((found, size))
+            }
+            Err(e) if e.raw_os_error() == Some(libc_exdev()) => {
+                let stored = self.import_blob_file(path, Some(&found))?;
+                fs::remove_file(path).map_err(io_err(path))?;
+                Ok(stored)
+            }
+            Err(e) => Err(io_err(&dest)(e)),
+        }
+    }
+
+    /// Deletes a blob; a missing one is fine. Policy (what is garbage) is
+    /// the caller's: see [`Store::gc_candidates`].
     pub fn remove_blob(&self, digest: &Digest) -> Result<(), StoreError> {
         let path = self.blob_path(digest);
         match fs::remove_file(&path) {
@@ -87,9 +195,36 @@ impl Store {
     }
 }
 
+/// `EXDEV`: rename across file systems.
+fn libc_exdev() -> i32 {
+    rustix::io::Errno::XDEV.raw_os_error()
+}
+
+struct HashSink<'a>(&'a mut Sha256);
+
+impl Write for HashSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Copies `src` (the file at `path`) into `dst`, naming `path` in errors.
+fn copy(src: &mut impl Read, dst: &mut impl Write, path: &Path) -> Result<u64, StoreError> {
+    io::copy(src, dst).map_err(io_err(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn count(dir: &Path) -> usize {
+        fs::read_dir(dir).unwrap().count()
+    }
 
     #[test]
     fn mismatch_is_refused_and_leaves_nothing() {
@@ -106,35 +241,92 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!store.has_blob(&Digest::of(b"abc")));
-        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(count(&dir.path().join("tmp")), 0);
     }
 
     #[test]
-    fn dropped_writer_leaves_no_temp_file() {
+    fn temp_file_is_not_a_blob_and_drop_removes_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         {
             let mut w = store.blob_writer().unwrap();
             w.write_all(b"partial").unwrap();
+            assert_eq!(count(&dir.path().join("tmp")), 1);
+            assert_eq!(count(&dir.path().join("blobs/sha256")), 0);
+            assert!(!store.has_blob(&Digest::of(b"partial")));
         }
-        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-        assert_eq!(
-            fs::read_dir(dir.path().join("blobs/sha256"))
-                .unwrap()
-                .count(),
-            0
-        );
+        assert_eq!(count(&dir.path().join("tmp")), 0);
+        assert_eq!(count(&dir.path().join("blobs/sha256")), 0);
     }
 
     #[test]
-    fn corrupted_blob_is_detected_on_read() {
+    fn streaming_commit_with_expected_digest() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let d = store.write_blob(b"good").unwrap();
-        fs::write(store.blob_path(&d), b"evil").unwrap();
+        let mut w = store.blob_writer().unwrap();
+        for _ in 0..100 {
+            w.write_all(&[1u8; 1000]).unwrap();
+        }
+        let want = Digest::of(&[1u8; 100_000]);
+        assert_eq!(w.commit(Some(&want)).unwrap(), (want.clone(), 100_000));
+        assert_eq!(store.blob_size(&want).unwrap(), 100_000);
+        // Writing it again is fine and changes nothing.
+        assert_eq!(store.write_blob(&[1u8; 100_000]).unwrap(), want);
+        assert_eq!(count(&dir.path().join("blobs/sha256")), 1);
+    }
+
+    #[test]
+    fn a_truncated_present_blob_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let d = store.write_blob(b"complete").unwrap();
+        fs::write(store.blob_path(&d), b"comp").unwrap();
+        store.write_blob(b"complete").unwrap();
+        assert_eq!(store.read_blob(&d).unwrap(), b"complete");
+    }
+
+    #[test]
+    fn put_json_is_compact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let value: std::collections::BTreeMap<&str, u32> = [("b", 2), ("a", 1)].into();
+        let (d, size) = store.put_json(&value).unwrap();
+        assert_eq!(store.read_blob(&d).unwrap(), br#"{"a":1,"b":2}"#);
+        assert_eq!(size, 13);
+    }
+
+    #[test]
+    fn import_copies_and_adopt_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let src = dir.path().join("layer.tar");
+        fs::write(&src, b"layer bytes").unwrap();
+        let want = Digest::of(b"layer bytes");
+
+        let bad = Digest::of(b"other");
         assert!(matches!(
-            store.read_blob(&d),
+            store.import_blob_file(&src, Some(&bad)),
             Err(StoreError::DigestMismatch { .. })
         ));
+        assert_eq!(
+            store.import_blob_file(&src, Some(&want)).unwrap(),
+            (want.clone(), 11)
+        );
+        assert!(src.exists());
+        store.remove_blob(&want).unwrap();
+        assert!(!store.has_blob(&want));
+        store.remove_blob(&want).unwrap();
+
+        assert!(matches!(
+            store.adopt_blob_file(&src, Some(&bad)),
+            Err(StoreError::DigestMismatch { .. })
+        ));
+        assert!(src.exists());
+        assert_eq!(
+            store.adopt_blob_file(&src, None).unwrap(),
+            (want.clone(), 11)
+        );
+        assert!(!src.exists());
+        assert_eq!(store.read_blob(&want).unwrap(), b"layer bytes");
     }
 }

@@ -22,6 +22,18 @@ pub struct Descriptor {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl Descriptor {
+    /// A descriptor without annotations.
+    pub fn new(media_type: impl Into<String>, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest,
+            size,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Index {
@@ -55,7 +67,7 @@ impl Store {
     }
 
     fn update_index(&self, edit: impl FnOnce(&mut Vec<Descriptor>)) -> Result<(), StoreError> {
-        let _lock = self.lock("index")?;
+        let _lock = self.lock_exclusive("index")?;
         let mut index = self.read_index()?;
         edit(&mut index.manifests);
         let bytes = serde_json::to_vec(&index).map_err(|e| StoreError::Invalid {
@@ -63,6 +75,11 @@ impl Store {
             message: e.to_string(),
         })?;
         self.write_file_atomic(&self.root().join("index.json"), &bytes)
+    }
+
+    /// Every descriptor in `index.json`, tagged or not, in file order.
+    pub fn index_manifests(&self) -> Result<Vec<Descriptor>, StoreError> {
+        Ok(self.read_index()?.manifests)
     }
 
     /// Points `name` at a manifest (replacing what it pointed at).

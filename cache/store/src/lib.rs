@@ -1,18 +1,28 @@
 //! strata's content store: an OCI image layout on disk.
 //!
+//! The root directory *is* an OCI image layout, so `skopeo inspect
+//! oci:ROOT:app:latest` reads an image strata built. Other crates keep their
+//! data in versioned folders beside it; a format change there is a new
+//! folder, never a migration.
+//!
 //! ```text
-//! ROOT/
-//!   oci-layout            {"imageLayoutVersion":"1.0.0"}
-//!   index.json            tags: manifest descriptors annotated with
-//!                         org.opencontainers.image.ref.name
-//!   blobs/sha256/<hex>    content, named by its SHA-256
-//!   tmp/                  blobs being written (same file system; renamed in)
-//!   locks/                advisory lock files
+//! ROOT/                     (see select_root for where it is)
+//!   oci-layout              {"imageLayoutVersion":"1.0.0"}
+//!   index.json              tags: manifest descriptors annotated with
+//!                           org.opencontainers.image.ref.name = the full
+//!                           reference ("app:latest", "localhost:5000/app:1")
+//!   blobs/sha256/<hex>      content, named by its SHA-256 (this crate)
+//!   tmp/                    blobs being written, locked by their writer;
+//!                           same file system as blobs/, renamed in
+//!   locks/<name>            advisory lock files (Store::lock_exclusive)
+//!   cache-v1/               cache records: key → result (strata-cache)
+//!   snapshots-v1/           extracted layers per chain (the builder)
+//!   statcache-v1/           file stat → content hash (strata-context)
 //! ```
 //!
-//! Other parts of strata keep their data in versioned folders beside these
-//! (`cache-v1/`, `snapshots-v1/`, `statcache-v1/`). Because the root is a
-//! plain OCI layout, `skopeo inspect oci:ROOT:TAG` reads a built image.
+//! Every write is crash-safe (temp file, fsync, rename, fsync the
+//! directory): a killed build leaves at most a temp file, never a wrong
+//! blob or a partial `index.json`. Several processes may use one store.
 //!
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
@@ -22,12 +32,24 @@
 //! ```
 
 mod blob;
+mod check;
 mod digest;
 mod index;
+mod lock;
+mod read;
+mod root;
+mod walk;
 
 pub use blob::BlobWriter;
+pub use check::{BlobInfo, CheckReport, CorruptBlob, TempFile};
 pub use digest::{Digest, DigestError};
 pub use index::{Descriptor, REF_NAME};
+pub use lock::StoreLock;
+pub use read::VerifiedReader;
+pub use root::select_root;
+pub use walk::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Dangling, OCI_INDEX, OCI_MANIFEST, is_manifest_or_index,
+};
 
 use std::fs;
 use std::io;
@@ -55,8 +77,8 @@ pub enum StoreError {
     /// A blob that is not in the store.
     #[error("blob {0} is not in the store")]
     NotFound(Digest),
-    /// A file that does not parse.
-    #[error("{path} is not valid: {message}")]
+    /// A file that does not parse or a name that is not allowed.
+    #[error("{path}: {message}")]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -72,27 +94,7 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     }
 }
 
-/// The default root: `$STRATA_ROOT`, else `/var/lib/strata` for root, else
-/// `$XDG_DATA_HOME/strata` (`~/.local/share/strata`).
-pub fn default_root() -> PathBuf {
-    if let Some(root) = std::env::var_os("STRATA_ROOT") {
-        return PathBuf::from(root);
-    }
-    // SAFETY-free check of the effective uid via /proc (no libc needed).
-    let is_root = fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false);
-    if is_root {
-        return PathBuf::from("/var/lib/strata");
-    }
-    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME") {
-        return PathBuf::from(xdg).join("strata");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".local/share/strata")
-}
-
-/// An open store.
+/// An open store; cheap to clone. See the crate docs for the layout.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
@@ -101,7 +103,8 @@ pub struct Store {
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 impl Store {
-    /// Opens the store at `root`, creating the layout when missing.
+    /// Opens the store at `root`, creating the layout when missing, and
+    /// refuses a layout version other than 1.0.0.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
         let root = root.into();
         for dir in ["blobs/sha256", "tmp", "locks"] {
@@ -125,13 +128,14 @@ impl Store {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Concurrent openers write identical bytes; the rename is atomic.
                 store.write_file_atomic(&layout, OCI_LAYOUT)?;
             }
             Err(e) => return Err(io_err(&layout)(e)),
         }
         let index = store.root.join("index.json");
         if !index.exists() {
-            let _lock = store.lock("index")?;
+            let _lock = store.lock_exclusive("index")?;
             if !index.exists() {
                 store.write_file_atomic(&index, &index::empty_index())?;
             }
@@ -156,89 +160,26 @@ impl Store {
 
     /// The size of a blob.
     pub fn blob_size(&self, digest: &Digest) -> Result<u64, StoreError> {
-        match fs::metadata(self.blob_path(digest)) {
+        let path = self.blob_path(digest);
+        match fs::metadata(&path) {
             Ok(m) => Ok(m.len()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 Err(StoreError::NotFound(digest.clone()))
             }
-            Err(e) => Err(io_err(&self.blob_path(digest))(e)),
+            Err(e) => Err(io_err(&path)(e)),
         }
     }
 
-    /// Starts writing a blob; see [`BlobWriter`].
-    pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
-        BlobWriter::new(self)
-    }
-
-    /// Writes bytes as a blob and returns its digest.
-    pub fn write_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
-        let mut w = self.blob_writer()?;
-        io::Write::write_all(&mut w, bytes).map_err(io_err(&self.root))?;
-        w.commit(None).map(|(d, _)| d)
-    }
-
-    /// Writes a value as compact JSON and returns its digest and size.
-    pub fn write_json<T: serde::Serialize>(&self, value: &T) -> Result<(Digest, u64), StoreError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Invalid {
-            path: self.root.clone(),
-            message: e.to_string(),
-        })?;
-        let digest = self.write_blob(&bytes)?;
-        Ok((digest, bytes.len() as u64))
-    }
-
-    /// Opens a blob for reading.
-    pub fn open_blob(&self, digest: &Digest) -> Result<fs::File, StoreError> {
-        let path = self.blob_path(digest);
-        fs::File::open(&path).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                StoreError::NotFound(digest.clone())
-            } else {
-                io_err(&path)(e)
-            }
-        })
-    }
-
-    /// Reads a whole blob, verifying its digest.
-    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
-        let path = self.blob_path(digest);
-        let bytes = fs::read(&path).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                StoreError::NotFound(digest.clone())
-            } else {
-                io_err(&path)(e)
-            }
-        })?;
-        let found = Digest::of(&bytes);
-        if &found != digest {
-            return Err(StoreError::DigestMismatch {
-                expected: digest.clone(),
-                found,
-            });
-        }
-        Ok(bytes)
-    }
-
-    /// Takes an exclusive advisory lock named `name`, held until dropped.
-    pub fn lock(&self, name: &str) -> Result<fs::File, StoreError> {
-        let path = self.root.join("locks").join(name);
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        file.lock().map_err(io_err(&path))?;
-        Ok(file)
-    }
-
-    /// Writes a small file atomically: temp file, fsync, rename, fsync dir.
+    /// Writes a small file atomically: a locked `.tmp-*` file in the same
+    /// directory, fsync, rename over `path`, fsync the directory. Readers
+    /// see the old or the new content, never a mix.
     pub fn write_file_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         let dir = path.parent().unwrap_or(&self.root);
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp-")
             .tempfile_in(dir)
             .map_err(io_err(dir))?;
+        let _ = tmp.as_file().try_lock(); // marks it in use for clean_temp
         io::Write::write_all(&mut tmp, bytes).map_err(io_err(path))?;
         tmp.as_file().sync_all().map_err(io_err(path))?;
         tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
