@@ -20,6 +20,10 @@ pub struct Descriptor {
     /// Annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// Other fields (`platform`, `urls`, `artifactType`, `data`), kept as
+    /// they are so rewriting `index.json` loses nothing.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 impl Descriptor {
@@ -30,6 +34,7 @@ impl Descriptor {
             digest,
             size,
             annotations: BTreeMap::new(),
+            extra: BTreeMap::new(),
         }
     }
 }
@@ -131,12 +136,11 @@ mod tests {
     use super::*;
 
     fn desc(store: &Store, content: &[u8]) -> Descriptor {
-        Descriptor {
-            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-            digest: store.write_blob(content).unwrap(),
-            size: content.len() as u64,
-            annotations: BTreeMap::new(),
-        }
+        Descriptor::new(
+            "application/vnd.oci.image.manifest.v1+json",
+            store.write_blob(content).unwrap(),
+            content.len() as u64,
+        )
     }
 
     #[test]
@@ -156,6 +160,26 @@ mod tests {
         assert!(store.remove_tag("app:latest").unwrap());
         assert!(!store.remove_tag("app:latest").unwrap());
         assert!(store.resolve("app:latest").unwrap().is_none());
+    }
+
+    #[test]
+    fn unknown_descriptor_fields_survive_a_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let d = desc(&store, b"m");
+        let foreign = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{}","digest":"{}","size":1,"platform":{{"architecture":"arm64","os":"linux"}},"annotations":{{"{REF_NAME}":"other:1"}}}}]}}"#,
+            d.media_type, d.digest
+        );
+        std::fs::write(dir.path().join("index.json"), foreign).unwrap();
+        store.set_tag("app:latest", &d).unwrap();
+        let other = store.resolve("other:1").unwrap().unwrap();
+        assert_eq!(other.extra["platform"]["architecture"], "arm64");
+        let text = std::fs::read_to_string(dir.path().join("index.json")).unwrap();
+        assert!(
+            text.contains(r#""platform":{"architecture":"arm64","os":"linux"}"#),
+            "{text}"
+        );
     }
 
     #[test]
