@@ -148,7 +148,13 @@ pub fn parse(source: &str) -> Result<Parsed, DockerfileError> {
     while i < lines.len() {
         let raw = lines[i];
         if is_comment(raw) {
-            let comment = trim_newline(raw).trim_start()[1..].trim().to_string();
+            // As BuildKit: everything after the line's first character.
+            let first = trim_newline(raw);
+            let after_first = first
+                .char_indices()
+                .nth(1)
+                .map_or("", |(at, _)| &first[at..]);
+            let comment = after_first.trim().to_string();
             if comment.is_empty() {
                 comments.clear();
             } else {
@@ -187,7 +193,7 @@ pub fn parse(source: &str) -> Result<Parsed, DockerfileError> {
             ));
         }
         let mut node = args::node_from_line(&line, &directives)
-            .map_err(|m| DockerfileError::at(start_line, 1, m))?;
+            .map_err(|m| DockerfileError::spanning(start_line, i, 1, m))?;
         node.start_line = start_line;
         node.comments = std::mem::take(&mut comments);
         if node.can_contain_heredoc() && line.contains("<<") {
@@ -204,12 +210,13 @@ pub fn parse(source: &str) -> Result<Parsed, DockerfileError> {
                         terminated = true;
                         break;
                     }
-                    doc.content.push_str(trim_newline(raw));
-                    doc.content.push('\n');
+                    // As BuildKit: the line as read, its own line ending kept.
+                    doc.content.push_str(raw);
                 }
                 if !terminated {
-                    return Err(DockerfileError::at(
+                    return Err(DockerfileError::spanning(
                         start_line,
+                        i,
                         1,
                         format!(
                             "unterminated heredoc: no line {:?} ends the document started here",
@@ -224,7 +231,8 @@ pub fn parse(source: &str) -> Result<Parsed, DockerfileError> {
         nodes.push(node);
     }
     if nodes.is_empty() {
-        return Err(DockerfileError::at(
+        return Err(DockerfileError::spanning(
+            lines.len().max(1),
             lines.len().max(1),
             1,
             "file with no instructions",
@@ -238,9 +246,14 @@ pub fn parse(source: &str) -> Result<Parsed, DockerfileError> {
 }
 
 impl Node {
-    /// RUN, COPY and ADD in shell form may read heredocs.
+    /// RUN, COPY and ADD in shell form may read heredocs, also as the
+    /// trigger of an `ONBUILD` (whose node then owns the documents).
     fn can_contain_heredoc(&self) -> bool {
-        matches!(self.keyword.as_str(), "run" | "copy" | "add") && !self.json
+        let node = match (self.keyword.as_str(), self.args.first()) {
+            ("onbuild", Some(Arg::Node(child))) => child,
+            _ => self,
+        };
+        matches!(node.keyword.as_str(), "run" | "copy" | "add") && !node.json
     }
 }
 

@@ -77,9 +77,10 @@ fn parse_args(keyword: &str, rest: &str, d: &Directives) -> Result<(Vec<Arg>, bo
                 (vec![Arg::Node(Box::new(child))], false)
             }
         }
-        // Unknown instructions parse to nothing; the instruction stage
-        // rejects them with their location.
-        _ => (Vec::new(), false),
+        // Unknown instructions keep one empty argument (BuildKit's
+        // `parseIgnore`); the instruction stage rejects them with their
+        // location.
+        _ => (vec![Arg::Word(String::new())], false),
     })
 }
 
@@ -135,6 +136,11 @@ fn split_whitespace(rest: &str) -> Vec<String> {
         .collect()
 }
 
+/// ASCII blanks as Go's `unicode.IsSpace` sees them (with `\v`).
+fn is_flag_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
 /// Leading `--flag` words, with quotes and backslashes processed; returns
 /// the rest of the line and the flags. A `--` word ends the flags.
 pub(super) fn extract_flags(line: &str) -> (String, Vec<String>) {
@@ -160,7 +166,7 @@ pub(super) fn extract_flags(line: &str) -> (String, Vec<String>) {
             if pos == bytes.len() {
                 break;
             }
-            if ch.is_ascii_whitespace() {
+            if is_flag_space(ch) {
                 pos += 1;
                 continue;
             }
@@ -176,7 +182,7 @@ pub(super) fn extract_flags(line: &str) -> (String, Vec<String>) {
             break;
         }
         if phase == Phase::Word {
-            if ch.is_ascii_whitespace() {
+            if is_flag_space(ch) {
                 phase = Phase::Spaces;
                 if word == b"--" {
                     return (line[pos..].to_string(), words);

@@ -24,22 +24,33 @@ impl Default for Directives {
 
 const KNOWN: [&str; 3] = ["syntax", "escape", "check"];
 
-/// Matches `#\s*name\s*=\s*value` and returns the name and trimmed value.
+/// Go's RE2 `\s`: `[\t\n\f\r ]`.
+fn is_re_space(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\u{c}' | '\r' | ' ')
+}
+
+/// Matches BuildKit's `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$` and
+/// returns the name and value.
 fn directive(line: &str) -> Option<(&str, &str)> {
-    let rest = line.strip_prefix('#')?.trim_start();
+    let rest = line.strip_prefix('#')?.trim_start_matches(is_re_space);
+    if !rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
     let name_len = rest
-        .char_indices()
-        .find(|(i, c)| !(c.is_ascii_alphanumeric() && (*i > 0 || c.is_ascii_alphabetic())))
-        .map_or(rest.len(), |(i, _)| i);
-    if name_len == 0 {
-        return None;
-    }
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(rest.len());
     let (name, rest) = rest.split_at(name_len);
-    let value = rest.trim_start().strip_prefix('=')?.trim();
-    if value.is_empty() {
-        return None;
+    let rest = rest.trim_start_matches(is_re_space).strip_prefix('=')?;
+    let value = rest
+        .trim_end_matches(is_re_space)
+        .trim_start_matches(is_re_space);
+    if !value.is_empty() {
+        return Some((name, value));
     }
-    Some((name, value))
+    // Only blanks after `=`: the lazy group must still take one character,
+    // so the regex backtracks and the value is the last blank.
+    let last = rest.chars().last()?;
+    Some((name, &rest[rest.len() - last.len_utf8()..]))
 }
 
 impl Directives {
@@ -103,6 +114,22 @@ mod tests {
         assert!(d.parse_line("# escape=`").is_err());
         let mut d = Directives::default();
         assert!(d.parse_line("# escape=x").is_err());
+    }
+
+    #[test]
+    fn directive_syntax_follows_the_regex() {
+        assert_eq!(directive("#syntax=a b "), Some(("syntax", "a b")));
+        assert_eq!(
+            directive("#  Check =\tskip=all"),
+            Some(("Check", "skip=all"))
+        );
+        assert_eq!(directive("# escape=  "), Some(("escape", " ")));
+        assert_eq!(directive("# escape="), None);
+        assert_eq!(directive("# 1x=y"), None);
+        assert_eq!(directive("# x-y=z"), None);
+        assert_eq!(directive("# x\u{b}=z"), None);
+        let mut d = Directives::default();
+        assert!(d.parse_line("# escape=  ").is_err());
     }
 
     #[test]

@@ -27,8 +27,11 @@ pub(super) fn go_quote(s: &str) -> String {
     out
 }
 
-/// An approximation of Go's `strconv.IsPrint`: letters, marks, numbers,
-/// punctuation, symbols and the ASCII space.
+/// Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols
+/// and the ASCII space. Rust has no general-category table, so this takes
+/// the complement: controls, separators (Unicode blanks), format
+/// characters (Cf) and private use (Co) are not printable. Unassigned code
+/// points are the only difference left.
 fn is_go_printable(c: char) -> bool {
     if c == ' ' {
         return true;
@@ -36,7 +39,36 @@ fn is_go_printable(c: char) -> bool {
     if c.is_control() || c.is_whitespace() {
         return false;
     }
-    !matches!(c as u32, 0xfff9..=0xfffb | 0xfeff | 0xe000..=0xf8ff | 0xd800..=0xdfff)
+    !matches!(c as u32,
+        // Cf: format characters.
+        0x00ad
+        | 0x0600..=0x0605
+        | 0x061c
+        | 0x06dd
+        | 0x070f
+        | 0x0890..=0x0891
+        | 0x08e2
+        | 0x180e
+        | 0x200b..=0x200f
+        | 0x202a..=0x202e
+        | 0x2060..=0x2064
+        | 0x2066..=0x206f
+        | 0xfeff
+        | 0xfff9..=0xfffb
+        | 0x110bd
+        | 0x110cd
+        | 0x13430..=0x1343f
+        | 0x1bca0..=0x1bca3
+        | 0x1d173..=0x1d17a
+        | 0xe0001
+        | 0xe0020..=0xe007f
+        // Co: private use.
+        | 0xe000..=0xf8ff
+        | 0xf0000..=0xffffd
+        | 0x100000..=0x10fffd
+        // Noncharacters.
+        | 0xfffe..=0xffff
+    )
 }
 
 /// One node as BuildKit's `Node.Dump` prints it (without the outer parens).
@@ -70,5 +102,11 @@ mod tests {
         assert_eq!(go_quote("tab\there\n"), r#""tab\there\n""#);
         assert_eq!(go_quote("\u{1}"), r#""\x01""#);
         assert_eq!(go_quote("한국어"), "\"한국어\"");
+        assert_eq!(go_quote("\u{7f}\u{a0}\u{ad}é"), r#""\x7f\u00a0\u00adé""#);
+        assert_eq!(
+            go_quote("\u{200b}\u{e000}\u{1f600}"),
+            "\"\\u200b\\ue000\u{1f600}\""
+        );
+        assert_eq!(go_quote("\u{f0000}"), r#""\U000f0000""#);
     }
 }

@@ -73,28 +73,43 @@ fn raw_words(line: &str) -> Vec<String> {
     words
 }
 
-/// Removes quotes and escapes from a delimiter word.
-fn unquote(word: &str) -> String {
+/// Removes quotes and escapes from a delimiter word, as BuildKit's shell
+/// lexer does with `\` as the escape. Returns the word and whether any
+/// quote took effect (an escaped quote is a plain character).
+fn unquote(word: &str) -> (String, bool) {
     let mut out = String::new();
     let mut quote: Option<char> = None;
-    let mut chars = word.chars();
+    let mut quoted = false;
+    let mut chars = word.chars().peekable();
     while let Some(c) = chars.next() {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
-            (Some('"'), '\\') | (None, '\\') => {
+            (Some('"'), '\\') => match chars.peek() {
+                Some(&n) if matches!(n, '"' | '$' | '\\') => {
+                    out.push(n);
+                    chars.next();
+                }
+                _ => out.push('\\'),
+            },
+            (None, '\\') => {
                 if let Some(n) = chars.next() {
                     out.push(n);
                 }
             }
             (Some(_), c) => out.push(c),
-            (None, '\'' | '"') => quote = Some(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                quoted = true;
+            }
             (None, c) => out.push(c),
         }
     }
-    out
+    (out, quoted)
 }
 
-/// Parses one word as a heredoc start: `[fd]<<[-]NAME`.
+/// Parses one word as a heredoc start: `[fd]<<[-]NAME`, as BuildKit's
+/// `^(\d*)<<(-?)([^<]*)$`. Quoting any part of the name turns expansion
+/// of the body off.
 pub fn parse_heredoc_word(word: &str) -> Option<Heredoc> {
     let at = word.find("<<")?;
     let (fd, rest) = (&word[..at], &word[at + 2..]);
@@ -108,12 +123,12 @@ pub fn parse_heredoc_word(word: &str) -> Option<Heredoc> {
     if rest.is_empty() || rest.contains('<') {
         return None;
     }
-    let name = unquote(rest);
-    if name.is_empty() || name.chars().any(char::is_whitespace) {
+    let (name, quoted) = unquote(rest);
+    if name.is_empty() {
         return None;
     }
     Some(Heredoc {
-        expand: !rest.contains(['\'', '"']),
+        expand: !quoted,
         name,
         content: String::new(),
         chomp,
@@ -144,6 +159,22 @@ mod tests {
         assert!(parse_heredoc_word("<<").is_none());
         assert!(parse_heredoc_word("a<<b").is_none());
         assert!(parse_heredoc_word("<<<x").is_none());
+        assert!(parse_heredoc_word("x<<EOF").is_none());
+    }
+
+    #[test]
+    fn quoting_decides_expansion() {
+        // An escaped quote is a plain character: the body still expands.
+        let h = parse_heredoc_word("<<E\\\"OF").unwrap();
+        assert_eq!((h.name.as_str(), h.expand), ("E\"OF", true));
+        let h = parse_heredoc_word("<<E\"O\"F").unwrap();
+        assert_eq!((h.name.as_str(), h.expand), ("EOF", false));
+        // Quoted names may hold spaces.
+        let h = parse_heredoc_word("<<\"A B\"").unwrap();
+        assert_eq!(h.name, "A B");
+        // In double quotes only \", \$ and \\ are escapes.
+        let h = parse_heredoc_word("<<\"a\\xb\\$\"").unwrap();
+        assert_eq!(h.name, "a\\xb$");
     }
 
     #[test]
