@@ -66,6 +66,9 @@ pub struct Node {
     pub end_line: usize,
     /// Comment lines directly above the instruction.
     pub comments: Vec<String>,
+    /// The instruction's first physical line as written (without its line
+    /// ending), for error columns.
+    pub first_line: String,
 }
 
 impl Node {
@@ -195,6 +198,7 @@ pub fn parse(source: &str) -> Result<Parsed, DockerfileError> {
         let mut node = args::node_from_line(&line, &directives)
             .map_err(|m| DockerfileError::spanning(start_line, i, 1, m))?;
         node.start_line = start_line;
+        node.set_first_line(trim_newline(raw));
         node.comments = std::mem::take(&mut comments);
         if node.can_contain_heredoc() && line.contains("<<") {
             for mut doc in heredoc::heredocs_from_line(&line) {
@@ -246,6 +250,23 @@ pub fn parse(source: &str) -> Result<Parsed, DockerfileError> {
 }
 
 impl Node {
+    fn set_first_line(&mut self, line: &str) {
+        self.first_line = line.to_string();
+        for arg in &mut self.args {
+            if let Arg::Node(child) = arg {
+                child.set_first_line(line);
+            }
+        }
+    }
+
+    /// The 1-based column of `needle` in the instruction's first line, or 1
+    /// when it is not there (it may be on a continuation line).
+    pub fn column_of(&self, needle: &str) -> usize {
+        self.first_line
+            .find(needle)
+            .map_or(1, |at| self.first_line[..at].chars().count() + 1)
+    }
+
     /// RUN, COPY and ADD in shell form may read heredocs, also as the
     /// trigger of an `ONBUILD` (whose node then owns the documents).
     fn can_contain_heredoc(&self) -> bool {

@@ -35,6 +35,7 @@ pub(super) fn node_from_line(line: &str, d: &Directives) -> Result<Node, String>
         start_line: 0,
         end_line: 0,
         comments: Vec::new(),
+        first_line: String::new(),
     })
 }
 
