@@ -241,4 +241,50 @@ mod tests {
         assert!(matches!(r.last, Some(Entry::Other(..))));
         assert!(view.resolve(&comps("/etc/group/x")).is_err());
     }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs_hide_lower_entries() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("note: needs root for whiteouts and trusted xattrs");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let (top, bottom) = (t.path().join("top"), t.path().join("bottom"));
+        fs::create_dir_all(bottom.join("etc")).unwrap();
+        fs::write(bottom.join("etc/gone"), "x").unwrap();
+        fs::create_dir_all(bottom.join("opaque")).unwrap();
+        fs::write(bottom.join("opaque/hidden"), "x").unwrap();
+        fs::create_dir_all(top.join("etc")).unwrap();
+        fs::create_dir_all(top.join("opaque")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            top.join("etc/gone"),
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::empty(),
+            0,
+        )
+        .unwrap();
+        rustix::fs::setxattr(
+            top.join("opaque"),
+            "trusted.overlay.opaque",
+            b"y",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+        let view = MergedView::new(vec![top, bottom.clone()]);
+        assert!(view.lookup(&comps("/etc/gone")).unwrap().is_none());
+        assert!(view.lookup(&comps("/opaque/hidden")).unwrap().is_none());
+        assert!(matches!(
+            view.lookup(&comps("/opaque")).unwrap(),
+            Some(Entry::Dir(_))
+        ));
+        let only_bottom = MergedView::new(vec![bottom]);
+        assert!(
+            only_bottom
+                .lookup(&comps("/opaque/hidden"))
+                .unwrap()
+                .is_some()
+        );
+    }
 }

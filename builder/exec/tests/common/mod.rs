@@ -40,7 +40,10 @@ pub fn ready(tool: Option<&str>) -> bool {
 pub fn base() -> &'static Path {
     static BASE: OnceLock<PathBuf> = OnceLock::new();
     BASE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("strata-exec-rootfs-{}", std::process::id()));
+        // One per test binary, rebuilt on every run, never accumulating.
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_stem().unwrap().to_string_lossy().into_owned();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rootfs-{name}"));
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rootfs/host-rootfs.sh");
         let _ = std::fs::remove_dir_all(&dir);
