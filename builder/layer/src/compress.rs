@@ -1,0 +1,178 @@
+//! Compression of layer streams with both digests computed on the way.
+
+use crate::chunk::{ChunkCache, ChunkPipeline};
+use sha2::{Digest as _, Sha256};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::Arc;
+
+/// How layer blobs are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Plain tar.
+    None,
+    /// gzip at a level (0-9).
+    Gzip {
+        /// Level.
+        level: u32,
+    },
+    /// zstd at a level; every frame is compressed in multi-thread mode so
+    /// the bytes do not depend on the machine.
+    Zstd {
+        /// Level.
+        level: i32,
+    },
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression::Gzip { level: 6 }
+    }
+}
+
+/// The digests of a written layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerDigests {
+    /// `sha256:` of the uncompressed tar.
+    pub diff_id: String,
+    /// Size of the uncompressed tar.
+    pub uncompressed_size: u64,
+    /// `sha256:` of the blob as stored.
+    pub digest: String,
+    /// Size of the blob.
+    pub size: u64,
+}
+
+/// A writer that hashes what passes through it.
+pub(crate) struct Hashing<W> {
+    inner: W,
+    sha: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    pub fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            sha: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    pub fn finish(self) -> (W, String, u64) {
+        let digest = format!("sha256:{}", hex::encode(self.sha.finalize()));
+        (self.inner, digest, self.size)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Where compressed bytes go.
+enum Stage<W: Write> {
+    Plain(Hashing<W>),
+    Chunked(ChunkPipeline<Hashing<W>>),
+}
+
+/// A compressing sink: tar bytes in, compressed bytes out to `W`, with the
+/// diffID and the blob digest computed on the way.
+pub(crate) struct Sink<W: Write> {
+    tar_sha: Sha256,
+    tar_size: u64,
+    stage: Stage<W>,
+}
+
+impl<W: Write> Sink<W> {
+    /// A sink compressing with `threads` worker threads (0: one per core).
+    pub fn new(
+        out: W,
+        compression: Compression,
+        threads: usize,
+        cache: Arc<dyn ChunkCache>,
+    ) -> Self {
+        let out = Hashing::new(out);
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
+        let stage = match compression {
+            Compression::None => Stage::Plain(out),
+            _ => Stage::Chunked(ChunkPipeline::new(out, compression, threads, cache)),
+        };
+        Sink {
+            tar_sha: Sha256::new(),
+            tar_size: 0,
+            stage,
+        }
+    }
+
+    /// A point where the compressed stream may be cut into independent chunks.
+    pub fn cut_point(&mut self) -> io::Result<()> {
+        match &mut self.stage {
+            Stage::Plain(_) => Ok(()),
+            Stage::Chunked(p) => p.cut_point(),
+        }
+    }
+
+    /// Finishes the stream; returns the sink and the digests.
+    pub fn finish(self) -> io::Result<(W, LayerDigests)> {
+        let out = match self.stage {
+            Stage::Plain(out) => out,
+            Stage::Chunked(p) => p.finish()?,
+        };
+        let (mut sink, digest, size) = out.finish();
+        sink.flush()?;
+        Ok((
+            sink,
+            LayerDigests {
+                diff_id: format!("sha256:{}", hex::encode(self.tar_sha.finalize())),
+                uncompressed_size: self.tar_size,
+                digest,
+                size,
+            },
+        ))
+    }
+}
+
+impl<W: Write> Write for Sink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = match &mut self.stage {
+            Stage::Plain(out) => out.write(buf)?,
+            Stage::Chunked(p) => p.write(buf)?,
+        };
+        self.tar_sha.update(&buf[..n]);
+        self.tar_size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.stage {
+            Stage::Plain(out) => out.flush(),
+            Stage::Chunked(p) => p.flush(),
+        }
+    }
+}
+
+/// Wraps a layer blob reader in the right decoder: gzip (several members
+/// allowed), zstd (several frames allowed) or plain tar.
+pub fn detect_reader<'a, R: Read + 'a>(reader: R) -> io::Result<Box<dyn Read + 'a>> {
+    let mut buf = BufReader::new(reader);
+    let head = buf.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(buf)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(buf)?))
+    } else {
+        Ok(Box::new(buf))
+    }
+}
