@@ -6,7 +6,8 @@
 //! stream, never on the number of cores, so each chunk compressed on its
 //! own — a gzip member or a zstd frame — and concatenated in order gives the
 //! same bytes on every machine. Decoders read concatenated gzip members
-//! (RFC 1952) and zstd frames as one stream.
+//! (RFC 1952) and zstd frames as one stream. Layers use it for gzip; zstd
+//! compresses better as one multi-thread stream (see `compress.rs`).
 //!
 //! A [`ChunkCache`] may supply the compressed form of a chunk seen before
 //! (keyed by the SHA-256 of its uncompressed bytes), so re-exporting a layer

@@ -6,10 +6,11 @@
 //!   picked by COPY, with owner and mode overrides) gives finer control.
 //!   Our own ustar + PAX headers, entries in a fixed order, numeric owners:
 //!   the same files always give the same bytes.
-//! - Compression: gzip members or zstd frames of ~1 MiB chunks cut at
-//!   deterministic points, compressed in parallel; the diffID and the blob
-//!   digest are computed in the same pass ([`LayerDigests`]). A
-//!   [`ChunkCache`] can reuse compressed chunks between exports.
+//! - Compression: gzip as independent members of ~1 MiB chunks cut at
+//!   deterministic points and compressed in parallel (a [`ChunkCache`] can
+//!   reuse them between exports); zstd as one stream in multi-thread mode.
+//!   Neither depends on the number of cores. The diffID and the blob digest
+//!   are computed in the same pass ([`LayerDigests`]).
 //! - Extraction: [`extract`] flattens ([`ExtractMode::Apply`]) or builds an
 //!   overlayfs lower directory ([`ExtractMode::Overlay`]) and never writes
 //!   outside its target.

@@ -37,7 +37,7 @@ pub fn write_layer<W: Write>(
     opts: &WriteOptions,
     out: W,
 ) -> Result<(W, LayerDigests), WriteError> {
-    let mut writer = LayerWriter::new(out, opts);
+    let mut writer = LayerWriter::new(out, opts)?;
     append_tree(&mut writer, dir, source)?;
     writer.finish()
 }

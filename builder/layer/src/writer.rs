@@ -131,17 +131,22 @@ pub struct LayerWriter<W: Write> {
 
 impl<W: Write> LayerWriter<W> {
     /// A writer into `out`.
-    pub fn new(out: W, opts: &WriteOptions) -> Self {
+    pub fn new(out: W, opts: &WriteOptions) -> Result<Self, WriteError> {
         Self::with_chunk_cache(out, opts, Arc::new(NoChunkCache))
     }
 
-    /// A writer into `out` that reuses compressed chunks from `cache`.
-    pub fn with_chunk_cache(out: W, opts: &WriteOptions, cache: Arc<dyn ChunkCache>) -> Self {
-        LayerWriter {
-            sink: Sink::new(out, opts.compression, opts.threads, cache),
+    /// A writer into `out` that reuses compressed gzip chunks from `cache`.
+    pub fn with_chunk_cache(
+        out: W,
+        opts: &WriteOptions,
+        cache: Arc<dyn ChunkCache>,
+    ) -> Result<Self, WriteError> {
+        Ok(LayerWriter {
+            sink: Sink::new(out, opts.compression, opts.threads, cache)
+                .map_err(WriteError::Sink)?,
             epoch: opts.source_date_epoch,
             buf: vec![0; 256 * 1024],
-        }
+        })
     }
 
     /// Appends one entry; `content` is read for files (exactly `size`
