@@ -13,7 +13,6 @@ pub mod key;
 pub mod ops;
 pub mod overlay;
 pub mod progress;
-pub mod rootfs;
 pub mod snapshots;
 pub mod solve;
 pub mod state;
