@@ -166,9 +166,9 @@ fn symlink_in_parents(
                 }
                 pending.extend(target.split('/').rev().map(String::from));
             }
-            Some(_) => resolved.push(part),
-            // Missing: created as directories from here on.
-            None => return Ok(first),
+            // Missing parts become directories; a `..` after them is still
+            // counted, so a symlink's target cannot hide an escape there.
+            Some(_) | None => resolved.push(part),
         }
     }
     Ok(first)

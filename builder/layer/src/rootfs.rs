@@ -61,12 +61,20 @@ fn err<'a>(op: &'static str, path: &'a str) -> impl FnOnce(Errno) -> RootFsError
 }
 
 /// Splits a path inside the root into its parent and final name.
-/// `"/a/b/"` → `("a", "b")`; the root itself has no name.
+/// `"/a/b/"` → `("a", "b")`; the root itself has no name. `..` is applied
+/// lexically and stops at the root, so a name is never `..` (which `*at`
+/// calls would follow out of the root).
 fn split(path: &str) -> (String, Option<String>) {
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
     match parts.split_last() {
         Some((name, parent)) => (parent.join("/"), Some((*name).to_string())),
         None => (String::new(), None),

@@ -54,7 +54,11 @@ fn bad_input_errors() {
         ("bad stage name", "FROM a AS 1st\n", None),
         ("duplicate stage", "FROM a AS x\nFROM b AS x\n", None),
         ("bad expansion", "FROM a\nENV X=${Y:?required}\n", None),
-        ("spaces in an env expansion", "FROM a\nENV X=${Y:?must be set}\n", None),
+        (
+            "spaces in an env expansion",
+            "FROM a\nENV X=${Y:?must be set}\n",
+            None,
+        ),
         ("bad chmod", "FROM a\nCOPY --chmod=rwx a /b\n", None),
         ("no from", "ARG X=1\n", None),
         ("empty", "# nothing\n", None),
