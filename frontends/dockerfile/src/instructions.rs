@@ -20,6 +20,7 @@ mod flags;
 mod mount;
 
 pub use duration::parse_go_duration;
+pub(crate) use mount::parse_go_bool;
 pub use mount::{CacheSharing, Deferred, MountType, RunMount, parse_mount, parse_ram_size};
 
 use crate::error::DockerfileError;
@@ -283,7 +284,8 @@ pub fn parse(file_name: &str, source: &str) -> Result<Vec<Located>, DockerfileEr
 /// Types one parsed node.
 pub fn from_node(node: &Node) -> Result<Located, DockerfileError> {
     let instruction = build::instruction(node).map_err(|e| {
-        DockerfileError::spanning(node.start_line, node.end_line, e.column, e.message)
+        let (line, column) = e.at;
+        DockerfileError::spanning(line, node.end_line, column, e.message)
     })?;
     Ok(Located {
         instruction,

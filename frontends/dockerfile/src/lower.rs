@@ -1,6 +1,11 @@
-//! Lowering: the syntax tree → a [`Plan`]. Stages and their graph, ARG
+//! Lowering: typed instructions → a [`Plan`]. Stages and their graph, ARG
 //! scoping, variable expansion in exactly the instructions Docker expands,
-//! flags, and ONBUILD triggers of base images.
+//! ONBUILD triggers of base images, and BuildKit's build checks.
+//!
+//! The syntax tree comes from [`crate::parser`] and each node is checked
+//! and typed by [`crate::instructions`] first; this stage only gives the
+//! typed values meaning. Errors point at the value at fault (the `$` of a
+//! failed expansion, the `--from=` value of an unknown stage index, …).
 //!
 //! ```
 //! use strata_dockerfile::lower::{lower, LowerOptions};
@@ -10,16 +15,24 @@
 //! ```
 
 mod args;
-mod flags;
-mod instructions;
-mod mounts;
+mod checks;
+mod config;
+mod copy;
+mod dispatch;
+mod from;
+mod graph;
+mod platform;
+mod run;
 
 use crate::error::DockerfileError;
+use crate::instructions::{self, Instruction};
 use crate::parser::{Node, parse};
-use crate::shell::Lexer;
+use crate::shell::{Env, Lexer};
 use args::ArgScope;
 use std::collections::{BTreeMap, BTreeSet};
-use strata_plan::{IgnoreRule, ImageSource, Plan, Span, Stage, StageId, Warning};
+use strata_plan::{IgnoreRule, Plan, Span, Stage, StageId, Step, StepKind, Warning};
+
+pub use platform::{Platform, normalize_platform};
 
 /// What a frontend may learn about a base image without doing I/O itself:
 /// the builder resolves images and answers through this trait.
@@ -39,55 +52,21 @@ pub struct BaseImageInfo {
     pub onbuild: Vec<String>,
 }
 
-/// The platform builds target (the host's).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    /// `linux`.
-    pub os: String,
-    /// `amd64`, `arm64`, …
-    pub arch: String,
-    /// `v8`, … (empty when none).
-    pub variant: String,
-}
-
-impl Platform {
-    /// The host platform in Go's naming.
-    pub fn host() -> Platform {
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            other => other,
-        };
-        Platform {
-            os: "linux".into(),
-            arch: arch.into(),
-            variant: String::new(),
-        }
-    }
-
-    /// `os/arch[/variant]`.
-    pub fn to_spec(&self) -> String {
-        if self.variant.is_empty() {
-            format!("{}/{}", self.os, self.arch)
-        } else {
-            format!("{}/{}/{}", self.os, self.arch, self.variant)
-        }
-    }
-}
-
 /// Inputs of the lowering besides the Dockerfile text.
 pub struct LowerOptions<'a> {
     /// The Dockerfile's name, for error messages.
     pub file_name: String,
-    /// `--build-arg` values.
+    /// `--build-arg` values. `BUILDKIT_DOCKERFILE_CHECK` overrides the
+    /// `# check=` directive, as in BuildKit.
     pub build_args: BTreeMap<String, String>,
     /// `--target`.
     pub target: Option<String>,
     /// Names given with `--build-context`.
     pub named_contexts: BTreeSet<String>,
-    /// The platform built for.
+    /// The platform built for (`TARGETPLATFORM`, …).
     pub platform: Platform,
+    /// The platform the build runs on (`BUILDPLATFORM`, …).
+    pub build_platform: Platform,
     /// `.dockerignore` rules, carried into the plan.
     pub ignore_rules: Vec<IgnoreRule>,
     /// Base image lookups (ENV for expansion, ONBUILD triggers).
@@ -102,6 +81,7 @@ impl Default for LowerOptions<'_> {
             target: None,
             named_contexts: BTreeSet::new(),
             platform: Platform::host(),
+            build_platform: Platform::host(),
             ignore_rules: Vec::new(),
             resolver: None,
         }
@@ -132,27 +112,82 @@ impl StageState {
 pub fn lower(source: &str, opts: &LowerOptions<'_>) -> Result<Plan, DockerfileError> {
     let in_file = |e: DockerfileError| e.in_file(&opts.file_name, source);
     let parsed = parse(source).map_err(in_file)?;
-    let mut lowering = Lowering::new(opts, parsed.directives.escape);
-    // Every stage name, so `--from` can refer to a stage defined later.
-    lowering.all_stage_names = parsed
+    // Type every instruction first: a syntax error anywhere wins over a
+    // lowering error, as in BuildKit.
+    let typed = parsed
         .nodes
         .iter()
-        .filter(|n| n.keyword == "from")
-        .map(|n| match n.words().as_slice() {
-            [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => Some(name.to_ascii_lowercase()),
+        .map(|node| instructions::from_node(node).map(|l| l.instruction))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(in_file)?;
+    let check_text = opts
+        .build_args
+        .get(checks::CHECK_BUILD_ARG)
+        .or_else(|| parsed.directives.values.get("check"));
+    let checks = match check_text {
+        Some(text) => checks::Checks::parse(text).map_err(|m| {
+            let (line, column) = checks::directive_position(source);
+            in_file(DockerfileError::at(line, column, m))
+        })?,
+        None => checks::Checks::default(),
+    };
+    let mut lowering = Lowering::new(opts, parsed.directives.escape);
+    // Every stage name, so `--from` can refer to a stage defined later.
+    lowering.all_stage_names = typed
+        .iter()
+        .filter_map(|i| match i {
+            Instruction::From(from) => Some(from.name.clone()),
             _ => None,
         })
         .collect();
     for (line, message) in &parsed.warnings {
         lowering.warn(Some(*line), "NoEmptyContinuation", message.clone());
     }
-    for node in &parsed.nodes {
-        lowering.node(node).map_err(in_file)?;
+    for (node, instruction) in parsed.nodes.iter().zip(&typed) {
+        lowering.node(node, instruction).map_err(in_file)?;
     }
     let mut plan = lowering.finish().map_err(in_file)?;
     plan.directives = parsed.directives.values.clone();
     plan.ignore_rules = opts.ignore_rules.clone();
+    checks.apply(&mut plan).map_err(in_file)?;
     Ok(plan)
+}
+
+/// Errors that point into one instruction.
+pub(crate) struct Site<'n> {
+    pub node: &'n Node,
+}
+
+impl Site<'_> {
+    /// An error at a line and column of the instruction.
+    pub fn error(
+        &self,
+        (line, column): (usize, usize),
+        message: impl Into<String>,
+    ) -> DockerfileError {
+        DockerfileError::spanning(line, self.node.end_line.max(line), column, message)
+    }
+
+    /// An error at the keyword.
+    pub fn at_keyword(&self, message: impl Into<String>) -> DockerfileError {
+        self.error(self.node.keyword_position(), message)
+    }
+
+    /// An error at the first of `needles` found after the keyword.
+    pub fn at(&self, needles: &[&str], message: impl Into<String>) -> DockerfileError {
+        self.error(self.node.locate_first(needles), message)
+    }
+
+    /// An error inside the value of flag `--name`: at the value's first
+    /// character, or at the flag.
+    pub fn at_flag_value(&self, name: &str, message: impl Into<String>) -> DockerfileError {
+        let flag = format!("--{name}=");
+        let kw = self.node.keyword_raw.len();
+        match self.node.find(&flag, kw) {
+            Some(at) => self.error(self.node.position(at + flag.len()), message),
+            None => self.at(&[&format!("--{name}")], message),
+        }
+    }
 }
 
 pub(crate) struct Lowering<'o, 'a> {
@@ -168,8 +203,9 @@ pub(crate) struct Lowering<'o, 'a> {
     pub consumed: BTreeSet<String>,
     /// The names of all stages of the file, in order (`None` for unnamed).
     pub all_stage_names: Vec<Option<String>>,
-    /// (stage, referenced stage name, line) for COPY --from / mounts, checked at the end.
-    pub references: Vec<(usize, usize, usize)>,
+    /// `--from` references (stage, referenced stage, line, column), for
+    /// the cycle check at the end.
+    pub references: Vec<graph::Reference>,
 }
 
 impl<'o, 'a> Lowering<'o, 'a> {
@@ -178,7 +214,7 @@ impl<'o, 'a> Lowering<'o, 'a> {
             opts,
             lexer: Lexer::new(escape),
             escape,
-            global: ArgScope::global(&opts.platform),
+            global: ArgScope::global(&opts.build_platform, &opts.platform),
             stages: Vec::new(),
             states: Vec::new(),
             warnings: Vec::new(),
@@ -199,24 +235,41 @@ impl<'o, 'a> Lowering<'o, 'a> {
         });
     }
 
-    fn node(&mut self, node: &Node) -> Result<(), DockerfileError> {
-        let err = |m: String| DockerfileError::at(node.start_line, 1, m);
-        match node.keyword.as_str() {
-            "from" => self.from(node).map_err(err),
-            "arg" if self.stages.is_empty() => self.global_arg(node).map_err(err),
-            _ if self.stages.is_empty() => Err(err(format!(
+    /// Expands `word` (as written in `node`) with `env`. A failure points
+    /// at the `$` (or quote) at fault when the word is in the text.
+    pub(crate) fn expand_in(
+        &self,
+        node: &Node,
+        word: &str,
+        env: &dyn Env,
+    ) -> Result<String, DockerfileError> {
+        self.lexer
+            .process_word(word, env)
+            .map_err(|e| expansion_error(node, word, &e))
+    }
+
+    fn node(&mut self, node: &Node, instruction: &Instruction) -> Result<(), DockerfileError> {
+        let site = Site { node };
+        match instruction {
+            Instruction::From(from) => self.from(node, from),
+            Instruction::Arg(decls) if self.stages.is_empty() => self.global_arg(node, decls),
+            _ if self.stages.is_empty() => Err(site.at_keyword(format!(
                 "{} is not allowed before the first FROM (no build stage in current context)",
                 node.keyword.to_uppercase()
             ))),
-            _ => self.instruction(node, None).map_err(err),
+            _ => self.instruction(node, instruction, None),
         }
     }
 
-    fn global_arg(&mut self, node: &Node) -> Result<(), String> {
-        for word in node.words() {
-            let (name, default) = args::split_arg(word)?;
-            let default = match default {
-                Some(d) => Some(self.expand_global(&d)?),
+    fn global_arg(
+        &mut self,
+        node: &Node,
+        decls: &[instructions::ArgDecl],
+    ) -> Result<(), DockerfileError> {
+        for decl in decls {
+            let name = decl.name.as_str().to_string();
+            let default = match &decl.default {
+                Some(d) => Some(self.expand_in(node, d.as_str(), &self.global.values())?),
                 None => None,
             };
             let value = self.opts.build_args.get(&name).cloned().or(default);
@@ -226,150 +279,43 @@ impl<'o, 'a> Lowering<'o, 'a> {
         Ok(())
     }
 
-    fn expand_global(&mut self, word: &str) -> Result<String, String> {
-        let env = self.global.values();
-        self.lexer
-            .process_word(word, &env)
-            .map_err(|e| e.to_string())
+    fn stage_index(&self) -> usize {
+        self.stages.len().saturating_sub(1)
     }
 
-    fn from(&mut self, node: &Node) -> Result<(), String> {
-        let flags = flags::Flags::parse("from", &node.flags, &[("platform", flags::Kind::Value)])?;
-        let words = node.words();
-        let (image, name) = match words.as_slice() {
-            [image] => (*image, None),
-            [image, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => (*image, Some(*name)),
-            _ => {
-                return Err(
-                    "FROM requires either one or three arguments (FROM image [AS name])".into(),
-                );
+    /// Adds a step to the current stage, with the build args in scope.
+    pub(crate) fn push(&mut self, node: &Node, text: &str, kind: StepKind) {
+        let index = self.stage_index();
+        let Some(state) = self.states.get(index) else {
+            return;
+        };
+        let mut build_args: BTreeMap<String, String> = state.args.values().into_iter().collect();
+        for (k, v) in &self.opts.build_args {
+            if args::is_predefined(k) {
+                build_args.entry(k.clone()).or_insert_with(|| v.clone());
             }
-        };
-        let env = self.global.values();
-        let processed = self.lexer.process(image, &env).map_err(|e| e.to_string())?;
-        for unset in &processed.unmatched {
-            self.warn(
-                Some(node.start_line),
-                "UndefinedArgInFrom",
-                format!("FROM argument '{unset}' is not declared"),
-            );
         }
-        let image = processed.word;
-        if image.is_empty() {
-            return Err(format!("base name ({}) should not be blank", words[0]));
-        }
-        let platform = match flags.value("platform") {
-            Some(p) => Some(self.expand_global(p)?),
-            None => None,
-        };
-        let name = match name {
-            Some(n) => {
-                let lower = n.to_ascii_lowercase();
-                if lower != n {
-                    self.warn(
-                        Some(node.start_line),
-                        "StageNameCasing",
-                        format!("Stage name '{n}' should be lowercase"),
-                    );
-                }
-                let valid = lower.starts_with(|c: char| c.is_ascii_lowercase())
-                    && lower
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
-                if !valid {
-                    return Err(format!(
-                        "invalid name for build stage: {n:?}, name can't start with a number or contain symbols"
-                    ));
-                }
-                if self
-                    .stages
-                    .iter()
-                    .any(|s| s.name.as_deref() == Some(lower.as_str()))
-                {
-                    return Err(format!(
-                        "duplicate name {lower:?}: stage names must be unique"
-                    ));
-                }
-                Some(lower)
-            }
-            None => None,
-        };
-        let lower_image = image.to_ascii_lowercase();
-        let (base, mut state) = if lower_image == "scratch" {
-            (ImageSource::Scratch, StageState::default())
-        } else if let Some(id) = self
-            .stages
-            .iter()
-            .position(|s| s.name.as_deref() == Some(lower_image.as_str()))
-        {
-            let parent = &self.states[id];
-            (
-                ImageSource::Stage(StageId(id)),
-                StageState {
-                    env: parent.env.clone(),
-                    workdir: parent.workdir.clone(),
-                    args: ArgScope::default(),
+        if let Some(stage) = self.stages.get_mut(index) {
+            stage.steps.push(Step {
+                span: Span {
+                    start_line: node.start_line,
+                    end_line: node.end_line,
                 },
-            )
-        } else if self.opts.named_contexts.contains(&image) {
-            (
-                ImageSource::NamedContext(image.clone()),
-                StageState::default(),
-            )
-        } else {
-            let info = self.opts.resolver.and_then(|r| r.resolve(&image));
-            let state = StageState {
-                env: info.as_ref().map(|i| i.env.clone()).unwrap_or_default(),
-                workdir: info
-                    .as_ref()
-                    .and_then(|i| i.workdir.clone())
-                    .unwrap_or_default(),
-                args: ArgScope::default(),
-            };
-            (ImageSource::Image(image.clone()), state)
-        };
-        if state.workdir.is_empty() {
-            state.workdir = "/".into();
+                text: text.to_string(),
+                kind,
+                build_args,
+            });
         }
-        let id = self.stages.len();
-        self.stages.push(Stage {
-            id: StageId(id),
-            name,
-            base: base.clone(),
-            platform,
-            steps: Vec::new(),
-            span: Span {
-                start_line: node.start_line,
-                end_line: node.end_line,
-            },
-        });
-        self.states.push(state);
-        // ONBUILD triggers of the base image run first, in order.
-        if let ImageSource::Image(reference) = &base
-            && let Some(info) = self.opts.resolver.and_then(|r| r.resolve(reference))
-        {
-            for trigger in &info.onbuild {
-                let parsed = parse(trigger).map_err(|e| {
-                    format!("ONBUILD trigger {trigger:?} of {reference}: {}", e.message)
-                })?;
-                for mut child in parsed.nodes {
-                    child.start_line = node.start_line;
-                    child.end_line = node.end_line;
-                    self.instruction(&child, Some(trigger))?;
-                }
-            }
-        }
-        Ok(())
     }
 
     fn finish(mut self) -> Result<Plan, DockerfileError> {
-        if self.stages.is_empty() {
+        let Some(last) = self.stages.len().checked_sub(1) else {
             return Err(DockerfileError::at(
                 1,
                 1,
                 "no build stage: the Dockerfile has no FROM",
             ));
-        }
+        };
         let target = match &self.opts.target {
             Some(t) => {
                 let t_lower = t.to_ascii_lowercase();
@@ -388,25 +334,28 @@ impl<'o, 'a> Lowering<'o, 'a> {
                     }
                 }
             }
-            None => StageId(self.stages.len() - 1),
+            None => StageId(last),
         };
-        self.check_cycles()?;
-        let unused: Vec<&String> = self
+        graph::check_cycles(&self.stages, &self.references)?;
+        let unused: Vec<&str> = self
             .opts
             .build_args
             .keys()
-            .filter(|k| !self.consumed.contains(*k) && !args::is_predefined(k))
+            .filter(|k| {
+                !self.consumed.contains(*k)
+                    && !args::is_predefined(k)
+                    && k.as_str() != checks::CHECK_BUILD_ARG
+            })
+            .map(String::as_str)
             .collect();
         if !unused.is_empty() {
-            let names = unused
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
             self.warn(
                 None,
                 "UnusedBuildArg",
-                format!("one or more build-args [{names}] were not consumed"),
+                format!(
+                    "one or more build-args [{}] were not consumed",
+                    unused.join(", ")
+                ),
             );
         }
         Ok(Plan {
@@ -417,47 +366,26 @@ impl<'o, 'a> Lowering<'o, 'a> {
             warnings: self.warnings,
         })
     }
+}
 
-    fn check_cycles(&self) -> Result<(), DockerfileError> {
-        fn visit(
-            stages: &[Stage],
-            id: usize,
-            state: &mut [u8],
-            refs: &[(usize, usize, usize)],
-        ) -> Result<(), (usize, usize)> {
-            state[id] = 1;
-            for dep in stages[id].dependencies() {
-                match state.get(dep.0) {
-                    Some(1) => {
-                        let line = refs
-                            .iter()
-                            .find(|(s, d, _)| *s == id && *d == dep.0)
-                            .map_or(stages[id].span.start_line, |r| r.2);
-                        return Err((dep.0, line));
-                    }
-                    Some(0) => visit(stages, dep.0, state, refs)?,
-                    _ => {}
-                }
-            }
-            state[id] = 2;
-            Ok(())
-        }
-        let mut state = vec![0u8; self.stages.len()];
-        for id in 0..self.stages.len() {
-            if state[id] == 0 {
-                visit(&self.stages, id, &mut state, &self.references).map_err(|(dep, line)| {
-                    let name = self.stages[dep]
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| dep.to_string());
-                    DockerfileError::at(
-                        line,
-                        1,
-                        format!("circular dependency detected on stage: {name}"),
-                    )
-                })?;
-            }
-        }
-        Ok(())
+/// A failed expansion of `word` in `node`, pointing at the construct at fault.
+pub(crate) fn expansion_error(
+    node: &Node,
+    word: &str,
+    e: &crate::shell::ShellError,
+) -> DockerfileError {
+    let kw = node.keyword_raw.len();
+    let at = match node.find(word, kw) {
+        Some(start) if !word.is_empty() => node.position(start + e.byte_position()),
+        _ => node.keyword_position(),
+    };
+    Site { node }.error(at, e.to_string())
+}
+
+/// `path` made absolute against the working directory, and cleaned.
+pub(crate) fn join(workdir: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        return crate::dockerignore::clean(path);
     }
+    crate::dockerignore::clean(&format!("/{workdir}/{path}"))
 }

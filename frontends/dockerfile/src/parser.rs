@@ -18,9 +18,11 @@ mod args;
 mod directives;
 mod dump;
 mod heredoc;
+mod source_map;
 
 pub use directives::Directives;
 pub use heredoc::{Heredoc, parse_heredoc_word};
+pub use source_map::SourceMap;
 
 use crate::error::DockerfileError;
 
@@ -66,9 +68,8 @@ pub struct Node {
     pub end_line: usize,
     /// Comment lines directly above the instruction.
     pub comments: Vec<String>,
-    /// The instruction's first physical line as written (without its line
-    /// ending), for error columns.
-    pub first_line: String,
+    /// Where [`Node::original`] is in the file, for error columns.
+    pub source_map: SourceMap,
 }
 
 impl Node {
@@ -133,9 +134,10 @@ fn process_line<'a>(
     if strip_left {
         token = token.trim_start();
     }
-    directives
-        .parse_line(token)
-        .map_err(|m| DockerfileError::at(line_no, 1, m))?;
+    directives.parse_line(token).map_err(|(m, at)| {
+        let column = token.get(..at).map_or(1, |t| t.chars().count() + 1);
+        DockerfileError::at(line_no, column, m)
+    })?;
     Ok(if is_comment(token) { "" } else { token })
 }
 
@@ -173,6 +175,9 @@ pub fn parse(source: &str) -> Result<Parsed, DockerfileError> {
             continue;
         }
         let mut line = first.to_string();
+        let mut map = SourceMap::default();
+        let physical = trim_newline(raw);
+        map.push(start_line, 0, physical, physical.len() - token.len());
         let mut empty_continuation = false;
         while !ended && i < lines.len() {
             let raw = lines[i];
@@ -186,6 +191,7 @@ pub fn parse(source: &str) -> Result<Parsed, DockerfileError> {
                 continue;
             }
             let (part, end) = trim_continuation(token, escape);
+            map.push(i, line.len(), trim_newline(raw), 0);
             line.push_str(part);
             ended = end;
         }
@@ -195,10 +201,15 @@ pub fn parse(source: &str) -> Result<Parsed, DockerfileError> {
                 format!("Empty continuation line found in: {line}"),
             ));
         }
-        let mut node = args::node_from_line(&line, &directives)
-            .map_err(|m| DockerfileError::spanning(start_line, i, 1, m))?;
+        let mut node = args::node_from_line(&line, &directives).map_err(|e| {
+            let at = line.trim_end().len().saturating_sub(e.suffix_len);
+            let (l, c) = map.position(at).unwrap_or((start_line, 1));
+            let mut err = DockerfileError::spanning(l, i, c, e.message);
+            err.location.end_line = i.max(l);
+            err
+        })?;
         node.start_line = start_line;
-        node.set_first_line(trim_newline(raw));
+        node.set_source_map(&map);
         node.comments = std::mem::take(&mut comments);
         if node.can_contain_heredoc() && line.contains("<<") {
             for mut doc in heredoc::heredocs_from_line(&line) {
@@ -218,10 +229,11 @@ pub fn parse(source: &str) -> Result<Parsed, DockerfileError> {
                     doc.content.push_str(raw);
                 }
                 if !terminated {
+                    let (l, c) = node.heredoc_position(&doc.name);
                     return Err(DockerfileError::spanning(
-                        start_line,
+                        l,
                         i,
-                        1,
+                        c,
                         format!(
                             "unterminated heredoc: no line {:?} ends the document started here",
                             doc.name
@@ -250,21 +262,64 @@ pub fn parse(source: &str) -> Result<Parsed, DockerfileError> {
 }
 
 impl Node {
-    fn set_first_line(&mut self, line: &str) {
-        self.first_line = line.to_string();
+    fn set_source_map(&mut self, map: &SourceMap) {
+        self.source_map = map.clone();
+        // A nested instruction's text is the end of this one's.
+        let end = self.original.trim_end().len();
         for arg in &mut self.args {
             if let Arg::Node(child) = arg {
-                child.set_first_line(line);
+                let shift = end.saturating_sub(child.original.len());
+                child.set_source_map(&map.shifted(shift));
             }
         }
     }
 
-    /// The 1-based column of `needle` in the instruction's first line, or 1
-    /// when it is not there (it may be on a continuation line).
-    pub fn column_of(&self, needle: &str) -> usize {
-        self.first_line
-            .find(needle)
-            .map_or(1, |at| self.first_line[..at].chars().count() + 1)
+    /// The line and column of byte `offset` of [`Node::original`].
+    pub fn position(&self, offset: usize) -> (usize, usize) {
+        self.source_map
+            .position(offset)
+            .unwrap_or((self.start_line, 1))
+    }
+
+    /// Byte offset in [`Node::original`] of the first `needle` at or after
+    /// byte `from`.
+    pub fn find(&self, needle: &str, from: usize) -> Option<usize> {
+        let rest = self.original.get(from..)?;
+        rest.find(needle).map(|at| from + at)
+    }
+
+    /// The line and column of the first `needle` after the keyword, or of
+    /// the keyword when `needle` is not in the text as written.
+    pub fn locate(&self, needle: &str) -> (usize, usize) {
+        self.locate_first(&[needle])
+    }
+
+    /// [`Node::locate`] for the first of `needles` that is in the text.
+    pub fn locate_first(&self, needles: &[&str]) -> (usize, usize) {
+        let after_keyword = self.keyword_raw.len().min(self.original.len());
+        let at = needles
+            .iter()
+            .filter(|n| !n.is_empty())
+            .find_map(|n| self.find(n, after_keyword));
+        self.position(at.unwrap_or(0))
+    }
+
+    /// The line and column of the keyword.
+    pub fn keyword_position(&self) -> (usize, usize) {
+        self.position(0)
+    }
+
+    /// Where the `<<NAME` (or `<<-"NAME"`, …) that starts heredoc `name` is.
+    fn heredoc_position(&self, name: &str) -> (usize, usize) {
+        let mut from = 0;
+        while let Some(at) = self.find("<<", from) {
+            let rest = self.original[at + 2..].trim_start_matches(['-', '"', '\'', ' ', '\t']);
+            if rest.starts_with(name) {
+                return self.position(at);
+            }
+            from = at + 2;
+        }
+        self.keyword_position()
     }
 
     /// RUN, COPY and ADD in shell form may read heredocs, also as the

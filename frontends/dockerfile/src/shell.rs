@@ -45,6 +45,19 @@ pub struct ShellError {
     pub word: String,
     /// What is wrong.
     pub message: String,
+    /// Where in `word` (0-based, in characters) the construct at fault
+    /// starts: the `$` of the substitution or the opening quote.
+    pub position: usize,
+}
+
+impl ShellError {
+    /// [`ShellError::position`] as a byte offset in [`ShellError::word`].
+    pub fn byte_position(&self) -> usize {
+        self.word
+            .char_indices()
+            .nth(self.position)
+            .map_or(self.word.len(), |(at, _)| at)
+    }
 }
 
 /// The result of processing, with the variables it referenced.
@@ -110,12 +123,14 @@ impl Lexer {
             raw_escapes: self.raw_escapes,
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
+            error_at: None,
         };
         let (result, words) = w
             .process_stop_on(None, self.raw_escapes)
             .map_err(|message| ShellError {
                 word: word.to_string(),
                 message,
+                position: w.error_at.unwrap_or(0),
             })?;
         Ok(Processed {
             word: result,
@@ -171,11 +186,22 @@ struct ShellWord<'a> {
     raw_escapes: bool,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
+    /// Start of the innermost construct that failed.
+    error_at: Option<usize>,
 }
 
 type Res<T> = Result<T, String>;
 
 impl ShellWord<'_> {
+    /// Remembers `start` as the error's place unless an inner construct
+    /// already did.
+    fn failed_at<T>(&mut self, start: usize, result: Res<T>) -> Res<T> {
+        if result.is_err() && self.error_at.is_none() {
+            self.error_at = Some(start);
+        }
+        result
+    }
+
     fn peek(&self) -> Option<char> {
         self.chars.get(self.pos).copied()
     }
@@ -223,15 +249,19 @@ impl ShellWord<'_> {
                 return Ok((result, words.finish()));
             }
             if c == '$' && !self.lexer.skip_expansion {
-                let value = self.process_dollar()?;
+                let start = self.pos;
+                let value = self.process_dollar();
+                let value = self.failed_at(start, value)?;
                 result.push_str(&value);
                 words.add_string(&value);
             } else if quotes && (c == '\'' || c == '"') {
+                let start = self.pos;
                 let value = if c == '\'' {
-                    self.single_quote()?
+                    self.single_quote()
                 } else {
-                    self.double_quote()?
+                    self.double_quote()
                 };
+                let value = self.failed_at(start, value)?;
                 result.push_str(&value);
                 words.add_raw_string(&value);
             } else {
@@ -307,7 +337,9 @@ impl ShellWord<'_> {
                     return Ok(result);
                 }
                 Some('$') if !self.lexer.skip_expansion => {
-                    let value = self.process_dollar()?;
+                    let start = self.pos;
+                    let value = self.process_dollar();
+                    let value = self.failed_at(start, value)?;
                     result.push_str(&value);
                 }
                 Some(_) => {

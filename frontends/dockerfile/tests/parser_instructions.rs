@@ -498,10 +498,11 @@ fn flag_errors_point_at_the_flag() {
     let e = parse("D", "FROM x\nCOPY --link --form=a b c\n").unwrap_err();
     assert_eq!((e.location.line, e.location.column), (2, 13));
     assert_eq!(e.message, "unknown flag: form (did you mean from?)");
+    // A bad mount points at its value.
     let e = parse("D", "FROM x\nRUN --mount=type=cache,sharing=x \\\n  make\n").unwrap_err();
     assert_eq!(
         (e.location.line, e.location.column, e.location.end_line),
-        (2, 5, 3)
+        (2, 13, 3)
     );
     assert_eq!(e.message, "unsupported sharing value \"x\"");
 }

@@ -107,8 +107,8 @@ fn keywords_are_case_insensitive_and_leading_blanks_ignored() {
     let p = parse("  from x\n\tRuN echo\n").unwrap();
     assert_eq!(p.nodes[1].keyword, "run");
     assert_eq!(p.nodes[1].keyword_raw, "RuN");
-    assert_eq!(p.nodes[1].first_line, "\tRuN echo");
-    assert_eq!(p.nodes[1].column_of("echo"), 6);
+    assert_eq!(p.nodes[1].keyword_position(), (2, 2));
+    assert_eq!(p.nodes[1].locate("echo"), (2, 6));
 }
 
 #[test]
@@ -184,7 +184,7 @@ fn errors_carry_the_instruction_span_and_render_a_caret() {
     let e = e.in_file("ctx/Dockerfile", "FROM x\nENV A \\\n\n  \n");
     assert_eq!(
         e.to_string(),
-        "ctx/Dockerfile:2:1: ENV must have two arguments\n   2 | ENV A \\\n       ^"
+        "ctx/Dockerfile:2:5: ENV must have two arguments\n   2 | ENV A \\\n           ^"
     );
 }
 

@@ -9,11 +9,11 @@ use super::{
 };
 use crate::parser::{Arg, Node, parse_heredoc_word};
 
-/// An instruction error: the message and the column it points at.
+/// An instruction error: the message and the line and column it points at.
 #[derive(Debug)]
 pub(super) struct BuildError {
     pub message: String,
-    pub column: usize,
+    pub at: (usize, usize),
 }
 
 type Result<T> = std::result::Result<T, BuildError>;
@@ -27,14 +27,14 @@ impl Ctx<'_> {
     fn err(&self, message: impl Into<String>) -> BuildError {
         BuildError {
             message: message.into(),
-            column: self.node.column_of(&self.node.keyword_raw),
+            at: self.node.keyword_position(),
         }
     }
 
     fn flag_err(&self, e: FlagError) -> BuildError {
         BuildError {
             message: e.message,
-            column: self.node.column_of(&e.flag),
+            at: self.node.locate(&e.flag),
         }
     }
 
@@ -160,7 +160,7 @@ fn from(cx: &Ctx<'_>) -> Result<Instruction> {
                     message: format!(
                         "invalid name for build stage: {name:?}, name can't start with a number or contain symbols"
                     ),
-                    column: cx.node.column_of(name),
+                    at: cx.node.locate(name),
                 });
             }
             Some(lower)
@@ -186,7 +186,7 @@ fn run(cx: &Ctx<'_>) -> Result<Instruction> {
     for raw in flags.strings("mount") {
         let mount = parse_mount(&raw).map_err(|message| BuildError {
             message,
-            column: cx.node.column_of("--mount"),
+            at: cx.node.locate_first(&[&raw, "--mount"]),
         })?;
         mounts.push(mount);
     }
@@ -197,7 +197,7 @@ fn run(cx: &Ctx<'_>) -> Result<Instruction> {
         Some(other) => {
             return Err(BuildError {
                 message: format!("unsupported network mode {other:?}"),
-                column: cx.node.column_of("--network"),
+                at: cx.node.locate("--network"),
             });
         }
     };
@@ -207,7 +207,7 @@ fn run(cx: &Ctx<'_>) -> Result<Instruction> {
         Some(other) => {
             return Err(BuildError {
                 message: format!("unsupported security mode {other:?}"),
-                column: cx.node.column_of("--security"),
+                at: cx.node.locate("--security"),
             });
         }
     };
@@ -249,7 +249,7 @@ fn copy(cx: &Ctx<'_>, add: bool) -> Result<Instruction> {
     if !json && parse_heredoc_word(dest).is_some() {
         return Err(BuildError {
             message: format!("{name} cannot accept a heredoc as a destination"),
-            column: cx.node.column_of(dest),
+            at: cx.node.locate(dest),
         });
     }
     let mut paths = Vec::new();
@@ -354,7 +354,7 @@ fn onbuild(cx: &Ctx<'_>) -> Result<Instruction> {
         "MAINTAINER" | "FROM" => {
             return Err(BuildError {
                 message: format!("{keyword} isn't allowed as an ONBUILD trigger"),
-                column: cx.node.column_of(&child.keyword_raw),
+                at: cx.node.locate(&child.keyword_raw),
             });
         }
         _ => {}
@@ -387,7 +387,7 @@ fn duration(cx: &Ctx<'_>, flags: &Flags, name: &str) -> Result<i64> {
     };
     let err = |message: String| BuildError {
         message,
-        column: cx.node.column_of(&format!("--{name}")),
+        at: cx.node.locate(&format!("--{name}")),
     };
     let ns = parse_go_duration(&text).map_err(err)?;
     if ns == 0 {
@@ -433,7 +433,7 @@ fn healthcheck(cx: &Ctx<'_>) -> Result<Instruction> {
         Some(text) => {
             let err = |message: String| BuildError {
                 message,
-                column: cx.node.column_of("--retries"),
+                at: cx.node.locate("--retries"),
             };
             let n: i32 = match text.parse::<i64>() {
                 Ok(n) => i32::try_from(n).map_err(|_| {

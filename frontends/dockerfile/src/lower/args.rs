@@ -10,12 +10,12 @@ pub(crate) struct ArgScope {
     args: Vec<(String, Option<String>)>,
 }
 
-/// Arguments every build knows without an `ARG` line in the global scope.
-pub(crate) fn builtin_args(platform: &Platform) -> Vec<(String, String)> {
-    let spec = platform.to_spec();
+/// Arguments every build knows without an `ARG` line in the global scope:
+/// `BUILD*` describe the build's platform, `TARGET*` the one built for.
+pub(crate) fn builtin_args(build: &Platform, target: &Platform) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for prefix in ["BUILD", "TARGET"] {
-        out.push((format!("{prefix}PLATFORM"), spec.clone()));
+    for (prefix, platform) in [("BUILD", build), ("TARGET", target)] {
+        out.push((format!("{prefix}PLATFORM"), platform.to_spec()));
         out.push((format!("{prefix}OS"), platform.os.clone()));
         out.push((format!("{prefix}ARCH"), platform.arch.clone()));
         out.push((format!("{prefix}VARIANT"), platform.variant.clone()));
@@ -42,9 +42,9 @@ pub(crate) fn is_predefined(name: &str) -> bool {
 
 impl ArgScope {
     /// The global scope with the predefined platform arguments.
-    pub(crate) fn global(platform: &Platform) -> Self {
+    pub(crate) fn global(build: &Platform, target: &Platform) -> Self {
         ArgScope {
-            args: builtin_args(platform)
+            args: builtin_args(build, target)
                 .into_iter()
                 .map(|(k, v)| (k, Some(v)))
                 .collect(),
@@ -75,18 +75,6 @@ impl ArgScope {
     }
 }
 
-/// Splits `NAME[=default]`, validating the name.
-pub(crate) fn split_arg(word: &str) -> Result<(String, Option<String>), String> {
-    let (name, default) = match word.split_once('=') {
-        Some((n, d)) => (n, Some(d.to_string())),
-        None => (word, None),
-    };
-    if name.is_empty() {
-        return Err(format!("ARG names can not be blank: {word:?}"));
-    }
-    Ok((name.to_string(), default))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,22 +92,20 @@ mod tests {
 
     #[test]
     fn builtins_describe_the_platform() {
-        let p = Platform {
+        let build = Platform {
             os: "linux".into(),
-            arch: "arm64".into(),
-            variant: "v8".into(),
+            arch: "amd64".into(),
+            variant: String::new(),
         };
-        let g = ArgScope::global(&p);
-        assert_eq!(g.get("TARGETPLATFORM"), Some(Some("linux/arm64/v8")));
-        assert_eq!(g.get("BUILDARCH"), Some(Some("arm64")));
-    }
-
-    #[test]
-    fn arg_words() {
-        assert_eq!(
-            split_arg("A=b=c").unwrap(),
-            ("A".into(), Some("b=c".into()))
-        );
-        assert!(split_arg("=x").is_err());
+        let target = Platform {
+            os: "linux".into(),
+            arch: "arm".into(),
+            variant: "v7".into(),
+        };
+        let g = ArgScope::global(&build, &target);
+        assert_eq!(g.get("TARGETPLATFORM"), Some(Some("linux/arm/v7")));
+        assert_eq!(g.get("TARGETVARIANT"), Some(Some("v7")));
+        assert_eq!(g.get("BUILDARCH"), Some(Some("amd64")));
+        assert_eq!(g.get("BUILDPLATFORM"), Some(Some("linux/amd64")));
     }
 }

@@ -1,7 +1,25 @@
 //! Splitting an instruction line into keyword, flags and arguments, with
 //! the argument rules of each keyword (BuildKit's dispatch table).
 
-use super::{Arg, Directives, Node};
+use super::{Arg, Directives, Node, SourceMap};
+
+/// A line that cannot be split: the message, and where it applies as the
+/// length of the line's (end-trimmed) tail starting there.
+#[derive(Debug)]
+pub(super) struct ArgError {
+    pub message: String,
+    pub suffix_len: usize,
+}
+
+impl ArgError {
+    /// An error about `tail`, a suffix of the line.
+    fn at(message: impl Into<String>, tail: &str) -> Self {
+        ArgError {
+            message: message.into(),
+            suffix_len: tail.len(),
+        }
+    }
+}
 
 /// Characters Go's regexp `[\t\v\f\r ]` treats as separators between the
 /// keyword and its arguments.
@@ -10,7 +28,7 @@ fn is_sep(c: char) -> bool {
 }
 
 /// Builds a node from one logical line (continuations joined).
-pub(super) fn node_from_line(line: &str, d: &Directives) -> Result<Node, String> {
+pub(super) fn node_from_line(line: &str, d: &Directives) -> Result<Node, ArgError> {
     let trimmed = line.trim();
     let (cmd, rest) = match trimmed.find(is_sep) {
         Some(at) => (&trimmed[..at], trimmed[at..].trim_start_matches(is_sep)),
@@ -35,16 +53,16 @@ pub(super) fn node_from_line(line: &str, d: &Directives) -> Result<Node, String>
         start_line: 0,
         end_line: 0,
         comments: Vec::new(),
-        first_line: String::new(),
+        source_map: SourceMap::default(),
     })
 }
 
-fn parse_args(keyword: &str, rest: &str, d: &Directives) -> Result<(Vec<Arg>, bool), String> {
+fn parse_args(keyword: &str, rest: &str, d: &Directives) -> Result<(Vec<Arg>, bool), ArgError> {
     let words = |v: Vec<String>| v.into_iter().map(Arg::Word).collect::<Vec<_>>();
     Ok(match keyword {
         "add" | "copy" | "volume" => match parse_json(rest) {
             Json::Ok(v) => (words(v), true),
-            Json::NotStrings => return Err(NOT_STRING_ARRAY.to_string()),
+            Json::NotStrings => return Err(ArgError::at(NOT_STRING_ARRAY, rest)),
             Json::Invalid => (words(split_whitespace(rest)), false),
         },
         "cmd" | "entrypoint" | "run" | "shell" => maybe_json(rest).map(|(v, j)| (words(v), j))?,
@@ -116,13 +134,13 @@ fn parse_json(rest: &str) -> Json {
 
 /// JSON form if the text is a JSON array of strings, else the whole text
 /// as one shell-form argument.
-fn maybe_json(rest: &str) -> Result<(Vec<String>, bool), String> {
+fn maybe_json(rest: &str) -> Result<(Vec<String>, bool), ArgError> {
     if rest.is_empty() {
         return Ok((Vec::new(), false));
     }
     match parse_json(rest) {
         Json::Ok(v) => Ok((v, true)),
-        Json::NotStrings => Err(NOT_STRING_ARRAY.to_string()),
+        Json::NotStrings => Err(ArgError::at(NOT_STRING_ARRAY, rest)),
         Json::Invalid => Ok((vec![rest.to_string()], false)),
     }
 }
@@ -323,7 +341,7 @@ pub(super) fn parse_words(rest: &str, escape: char) -> Vec<String> {
 
 /// `KEY name value` (legacy) or `KEY a=b c=d` → triples of name, value,
 /// separator (`""` or `"="`).
-fn name_val(rest: &str, key: &str, escape: char) -> Result<Vec<String>, String> {
+fn name_val(rest: &str, key: &str, escape: char) -> Result<Vec<String>, ArgError> {
     let words = parse_words(rest, escape);
     let Some(first) = words.first() else {
         return Ok(Vec::new());
@@ -334,14 +352,22 @@ fn name_val(rest: &str, key: &str, escape: char) -> Result<Vec<String>, String> 
         let value = parts.next().map(|v| v.trim_start_matches(is_sep));
         return match value {
             Some(value) => Ok(vec![name.to_string(), value.to_string(), String::new()]),
-            None => Err(format!("{key} must have two arguments")),
+            None => Err(ArgError::at(format!("{key} must have two arguments"), rest)),
         };
     }
     let mut out = Vec::new();
+    let mut cursor = 0;
     for word in words {
+        // Words keep their quotes and escapes, so each is in the text.
+        let at = rest
+            .get(cursor..)
+            .and_then(|r| r.find(word.as_str()))
+            .map_or(cursor, |i| cursor + i);
+        cursor = at + word.len();
         let Some((k, v)) = word.split_once('=') else {
-            return Err(format!(
-                "Syntax error - can't find = in {word:?}. Must be of the form: name=value"
+            return Err(ArgError::at(
+                format!("Syntax error - can't find = in {word:?}. Must be of the form: name=value"),
+                rest.get(at..).unwrap_or_default(),
             ));
         };
         out.extend([k.to_string(), v.to_string(), "=".to_string()]);

@@ -55,8 +55,9 @@ fn directive(line: &str) -> Option<(&str, &str)> {
 
 impl Directives {
     /// Looks at one line while directives are still allowed (before any
-    /// other line). Errors on a repeated directive or a bad escape.
-    pub fn parse_line(&mut self, line: &str) -> Result<(), String> {
+    /// other line). Errors on a repeated directive or a bad escape, with
+    /// the byte offset in `line` of the name or value at fault.
+    pub fn parse_line(&mut self, line: &str) -> Result<(), (String, usize)> {
         if self.done {
             return Ok(());
         }
@@ -64,21 +65,29 @@ impl Directives {
             self.done = true;
             return Ok(());
         };
+        // Both are slices of `line`.
+        let offset_of =
+            |part: &str| (part.as_ptr() as usize).saturating_sub(line.as_ptr() as usize);
+        let (name_at, value_at) = (offset_of(name), offset_of(value));
         let name = name.to_ascii_lowercase();
         if !KNOWN.contains(&name.as_str()) {
             self.done = true;
             return Ok(());
         }
         if self.values.contains_key(&name) {
-            return Err(format!("only one {name} parser directive can be used"));
+            return Err((
+                format!("only one {name} parser directive can be used"),
+                name_at,
+            ));
         }
         if name == "escape" {
             self.escape = match value {
                 "\\" => '\\',
                 "`" => '`',
                 other => {
-                    return Err(format!(
-                        "invalid escape token '{other}' does not match ` or \\"
+                    return Err((
+                        format!("invalid escape token '{other}' does not match ` or \\"),
+                        value_at,
                     ));
                 }
             };

@@ -1,0 +1,190 @@
+//! `FROM`: a new stage, its base (scratch, an earlier stage, a named
+//! context or an image), its platform, and the ONBUILD triggers of a base
+//! image.
+
+use super::args::ArgScope;
+use super::platform::normalize_platform;
+use super::{Lowering, Site, StageState};
+use crate::error::DockerfileError;
+use crate::instructions::{self, Instruction};
+use crate::parser::{Node, SourceMap, parse};
+use strata_plan::{ImageSource, Span, Stage, StageId};
+
+impl Lowering<'_, '_> {
+    pub(super) fn from(
+        &mut self,
+        node: &Node,
+        from: &instructions::From,
+    ) -> Result<(), DockerfileError> {
+        let site = Site { node };
+        let written = from.image.as_str();
+        let env = self.global.values();
+        let processed = self
+            .lexer
+            .process(written, &env)
+            .map_err(|e| super::expansion_error(node, written, &e))?;
+        for unset in &processed.unmatched {
+            self.warn(
+                Some(node.start_line),
+                "UndefinedArgInFrom",
+                format!("FROM argument '{unset}' is not declared"),
+            );
+        }
+        let image = processed.word;
+        if image.is_empty() {
+            return Err(site.at(
+                &[written],
+                format!("base name ({written}) should not be blank"),
+            ));
+        }
+        let platform = match &from.platform {
+            Some(p) => {
+                let expanded = self.expand_in(node, p.as_str(), &env)?;
+                Some(normalize_platform(&expanded).map_err(|m| site.at_flag_value("platform", m))?)
+            }
+            None => None,
+        };
+        self.stage_lints(node, from);
+        if let Some(name) = &from.name
+            && self.stages.iter().any(|s| s.name.as_ref() == Some(name))
+        {
+            let raw = node.words().get(2).copied().unwrap_or(name.as_str());
+            let after_image = node
+                .find(written, node.keyword_raw.len())
+                .map_or(0, |at| at + written.len());
+            let at = node
+                .find(raw, after_image)
+                .map_or_else(|| node.locate(raw), |at| node.position(at));
+            return Err(site.error(
+                at,
+                format!("duplicate name {name:?}: stage names must be unique"),
+            ));
+        }
+        let (base, mut state) = self.base(&image);
+        if state.workdir.is_empty() {
+            state.workdir = "/".into();
+        }
+        let id = self.stages.len();
+        self.stages.push(Stage {
+            id: StageId(id),
+            name: from.name.clone(),
+            base: base.clone(),
+            platform,
+            steps: Vec::new(),
+            span: Span {
+                start_line: node.start_line,
+                end_line: node.end_line,
+            },
+        });
+        self.states.push(state);
+        if let ImageSource::Image(reference) = &base {
+            self.triggers(node, written, reference)?;
+        }
+        Ok(())
+    }
+
+    /// What `image` (expanded) names, and the state a stage on it starts with.
+    fn base(&self, image: &str) -> (ImageSource, StageState) {
+        let lower = image.to_ascii_lowercase();
+        if lower == "scratch" {
+            return (ImageSource::Scratch, StageState::default());
+        }
+        if let Some(id) = self
+            .stages
+            .iter()
+            .position(|s| s.name.as_deref() == Some(lower.as_str()))
+        {
+            let parent = self.states.get(id).cloned().unwrap_or_default();
+            let state = StageState {
+                env: parent.env,
+                workdir: parent.workdir,
+                args: ArgScope::default(),
+            };
+            return (ImageSource::Stage(StageId(id)), state);
+        }
+        if self.opts.named_contexts.contains(image) {
+            return (
+                ImageSource::NamedContext(image.to_string()),
+                StageState::default(),
+            );
+        }
+        let info = self.opts.resolver.and_then(|r| r.resolve(image));
+        let state = StageState {
+            env: info.as_ref().map(|i| i.env.clone()).unwrap_or_default(),
+            workdir: info.and_then(|i| i.workdir).unwrap_or_default(),
+            args: ArgScope::default(),
+        };
+        (ImageSource::Image(image.to_string()), state)
+    }
+
+    /// Runs the base image's ONBUILD triggers, in order, as if they were
+    /// the stage's first instructions (placed on the FROM line).
+    fn triggers(
+        &mut self,
+        node: &Node,
+        written: &str,
+        reference: &str,
+    ) -> Result<(), DockerfileError> {
+        let Some(info) = self.opts.resolver.and_then(|r| r.resolve(reference)) else {
+            return Ok(());
+        };
+        let at = node.locate(written);
+        let site = Site { node };
+        let wrap = |trigger: &str, message: &str| {
+            site.error(
+                at,
+                format!("ONBUILD trigger {trigger:?} of {reference}: {message}"),
+            )
+        };
+        for trigger in &info.onbuild {
+            let parsed = parse(trigger).map_err(|e| wrap(trigger, &e.message))?;
+            for mut child in parsed.nodes {
+                child.start_line = node.start_line;
+                child.end_line = node.end_line;
+                child.source_map = SourceMap::default();
+                let typed =
+                    instructions::from_node(&child).map_err(|e| wrap(trigger, &e.message))?;
+                if matches!(typed.instruction, Instruction::From(_)) {
+                    return Err(wrap(trigger, "FROM isn't allowed as an ONBUILD trigger"));
+                }
+                self.instruction(&child, &typed.instruction, Some(trigger))
+                    .map_err(|e| wrap(trigger, &e.message))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// BuildKit's checks of a FROM line: stage name casing, reserved
+    /// names, `AS` casing.
+    fn stage_lints(&mut self, node: &Node, from: &instructions::From) {
+        let words = node.words();
+        let (Some(raw_as), Some(raw_name), Some(name)) = (words.get(1), words.get(2), &from.name)
+        else {
+            return;
+        };
+        if *raw_name != name.as_str() {
+            self.warn(
+                Some(node.start_line),
+                "StageNameCasing",
+                format!("Stage name '{raw_name}' should be lowercase"),
+            );
+        }
+        if matches!(name.as_str(), "scratch" | "context") {
+            self.warn(
+                Some(node.start_line),
+                "ReservedStageName",
+                format!("Stage name should not use the same name as reserved stage '{name}'"),
+            );
+        }
+        let kw = &node.keyword_raw;
+        let upper = |s: &str| s == s.to_ascii_uppercase();
+        let lower = |s: &str| s == s.to_ascii_lowercase();
+        if (upper(kw) && !upper(raw_as)) || (lower(kw) && !lower(raw_as)) {
+            self.warn(
+                Some(node.start_line),
+                "FromAsCasing",
+                format!("'{raw_as}' and '{kw}' keywords' casing do not match"),
+            );
+        }
+    }
+}
