@@ -63,6 +63,86 @@ fn bad_input_errors() {
         ("no from", "ARG X=1\n", None),
         ("empty", "# nothing\n", None),
         ("bad escape directive", "# escape=x\nFROM a\n", None),
+        (
+            "flag on a continuation line",
+            "FROM a\nCOPY --link \\\n  --chmod=9999 a /b\n",
+            None,
+        ),
+        (
+            "bad mount value on a continuation line",
+            "FROM a\nRUN --mount=type=cache,target=/c \\\n    --mount=type=secret,sharing=locked echo\n",
+            None,
+        ),
+        (
+            "expansion error in a COPY source",
+            "FROM a\nCOPY --link src/${DIR:?set DIR} /app/\n",
+            None,
+        ),
+        (
+            "expansion error in FROM",
+            "ARG V\nFROM alpine:${V:?version}\n",
+            None,
+        ),
+        (
+            "bare quote in a mount value",
+            "FROM a\nRUN --mount=type=bind,target=/x\\\"y echo\n",
+            None,
+        ),
+        (
+            "stage index out of range",
+            "FROM a\nFROM b\nCOPY --from=7 /x /y\n",
+            None,
+        ),
+        (
+            "mount from an index out of range",
+            "FROM a\nRUN --mount=from=3,target=/m true\n",
+            None,
+        ),
+        ("bad platform", "FROM --platform=linux/a*m alpine\n", None),
+        (
+            "checksum on a local file",
+            "FROM a\nADD --checksum=sha256:0000 a.tar /x/\n",
+            None,
+        ),
+        ("empty workdir", "FROM a\nARG D\nWORKDIR $D\n", None),
+        ("empty volume", "FROM a\nVOLUME [\"\"]\n", None),
+        ("second port bad", "FROM a\nEXPOSE 80 8o/tcp\n", None),
+        (
+            "secret without id or target",
+            "FROM a\nRUN --mount=type=secret,env=TOKEN true\n",
+            None,
+        ),
+        (
+            "bad retries",
+            "FROM a\nHEALTHCHECK --retries=0 CMD true\n",
+            None,
+        ),
+        (
+            "short healthcheck interval",
+            "FROM a\nHEALTHCHECK --interval=10us CMD true\n",
+            None,
+        ),
+        (
+            "bad json form of COPY",
+            "FROM a\nCOPY [\"a\", 2, \"/b\"]\n",
+            None,
+        ),
+        (
+            "bad check directive",
+            "# check=skip=all;fail=true\nFROM a\n",
+            None,
+        ),
+        (
+            "lint violation with error=true",
+            "# check=error=true\nFROM a AS Build\n",
+            None,
+        ),
+        ("indented keyword", "FROM a\n   CPY x y\n", None),
+        (
+            "unterminated second heredoc",
+            "FROM a\nRUN <<A cat <<B\na\nA\nb\n",
+            None,
+        ),
     ];
     let mut out = String::new();
     for (name, source, target) in cases {

@@ -1,6 +1,6 @@
 //! Focused parser behaviour beyond the BuildKit corpus: heredocs,
 //! directives, escapes, dump quoting and error locations.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use strata_dockerfile::parser::parse;
 
@@ -241,4 +241,20 @@ fn odd_input_never_panics() {
     for input in inputs {
         let _ = parse(input);
     }
+}
+
+#[test]
+fn positions_follow_continuation_lines_and_onbuild_triggers() {
+    let p = parse(
+        "FROM x\n  COPY --link \\\n# note\n\t--chmod=7 a b\nONBUILD  RUN --mount=type=tmpfs echo\n",
+    )
+    .unwrap();
+    assert_eq!(p.nodes[1].keyword_position(), (2, 3));
+    assert_eq!(p.nodes[1].locate("--chmod"), (4, 2));
+    assert_eq!(p.nodes[1].locate("not there"), (2, 3));
+    let strata_dockerfile::parser::Arg::Node(child) = &p.nodes[2].args[0] else {
+        panic!("ONBUILD holds its trigger")
+    };
+    assert_eq!(child.keyword_position(), (5, 10));
+    assert_eq!(child.locate("echo"), (5, 33));
 }

@@ -291,3 +291,15 @@ fn errors() {
         "failed to process \"${}\": syntax error: bad substitution"
     );
 }
+
+#[test]
+fn errors_know_where_the_construct_at_fault_starts() {
+    let fail = |w: &str| Lexer::new('\\').process(w, &env(&[])).unwrap_err();
+    let e = fail("a-é-${X:?gone}");
+    assert_eq!((e.position, e.byte_position()), (4, 5));
+    // The innermost substitution is at fault.
+    assert_eq!(fail("x ${A:-${B:?no}}").position, 7);
+    assert_eq!(fail("ok 'open").position, 3);
+    assert_eq!(fail("a \"b ${c").position, 5);
+    assert_eq!(fail("a \"b c").position, 2);
+}

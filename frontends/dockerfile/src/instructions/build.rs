@@ -470,7 +470,10 @@ fn shell(cx: &Ctx<'_>) -> Result<Instruction> {
         return Err(cx.err("SHELL requires at least one argument"));
     }
     if !cx.node.json {
-        return Err(cx.err("SHELL requires the arguments to be in JSON form"));
+        return Err(BuildError {
+            message: "SHELL requires the arguments to be in JSON form".into(),
+            at: cx.node.locate(&args[0]),
+        });
     }
     Ok(Instruction::Shell(args))
 }
