@@ -1,5 +1,6 @@
 //! Command-line definitions.
 
+use crate::progress::ProgressMode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -22,7 +23,78 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build an image from a Dockerfile and a context.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
+    /// List the images in the store.
+    Images(ImagesArgs),
+    /// Remove image tags from the store.
+    Rmi(RmiArgs),
+    /// Give an image in the store another name.
+    Tag(TagArgs),
+    /// Make an image from a root filesystem tar (like `docker import`).
+    Import(ImportArgs),
+    /// Load images from an OCI layout or `docker save` archive (tar or directory).
+    Load(LoadArgs),
+    /// Store maintenance.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// `strata store …`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Verify every blob's digest and report dangling references.
+    Check,
+}
+
+/// `strata images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Print JSON (one object per tag) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the manifest digests.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `strata rmi`.
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// The names to remove.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// `strata tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// An image in the store.
+    pub source: String,
+    /// The new name.
+    pub target: String,
+}
+
+/// `strata import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A tar of a root filesystem (plain, gzip or zstd); `-` reads stdin.
+    pub file: String,
+    /// The name to give the image.
+    pub name: String,
+    /// A Dockerfile instruction to apply (`CMD ["sh"]`, `ENV A=b`); repeatable.
+    #[arg(short = 'c', long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
+}
+
+/// `strata load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The archive (tar) or OCI layout directory; `-` reads a tar from stdin.
+    #[arg(short = 'i', long = "input", default_value = "-")]
+    pub input: String,
+    /// Tag the loaded image with this name too (needed when the archive names none).
+    #[arg(short = 't', long = "tag")]
+    pub tags: Vec<String>,
 }
 
 /// What `--print` shows instead of building.
@@ -30,17 +102,27 @@ pub enum Command {
 pub enum PrintMode {
     /// The build plan (stages and expanded steps), as readable text.
     Plan,
+    /// The BuildKit LLB definition (binary protobuf, for `buildctl build`).
+    Llb,
+    /// The LLB definition as readable text.
+    LlbText,
+    /// The image configuration (ENV, CMD, …) that LLB cannot carry, as JSON.
+    LlbConfig,
 }
 
 /// `strata build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The build context directory.
-    pub context: PathBuf,
+    /// The build context directory, or `-` for a tar on stdin.
+    pub context: String,
 
     /// The Dockerfile (default: CONTEXT/Dockerfile); `-` reads it from stdin.
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub file: Option<String>,
+
+    /// Name the image (`name:tag`); repeatable.
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    pub tags: Vec<String>,
 
     /// Set a build-time variable (`KEY=VALUE`, or `KEY` to take it from the environment).
     #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
@@ -50,7 +132,65 @@ pub struct BuildArgs {
     #[arg(long)]
     pub target: Option<String>,
 
-    /// Print the plan instead of building.
+    /// Run every step, ignoring the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Run every step of these stages, ignoring the cache; repeatable.
+    #[arg(long = "no-cache-filter", value_name = "STAGE")]
+    pub no_cache_filter: Vec<String>,
+
+    /// Networking for RUN steps: `default` (the host's), `host` or `none`.
+    #[arg(long, default_value = "default", value_parser = ["default", "host", "none"])]
+    pub network: String,
+
+    /// Where else to put the result: `type=oci|docker|local|tar,dest=…`
+    /// (`tar=false` for an OCI directory), or a directory; repeatable.
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    pub outputs: Vec<String>,
+
+    /// How to show progress.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+
+    /// Show nothing but the image ID (and errors).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Write the image ID (config digest) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+
+    /// Write build metadata (digests, per-step cache status and times) as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+
+    /// Set an image label (`KEY=VALUE`); repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+
+    /// The platform to build for; only the host's is supported.
+    #[arg(long)]
+    pub platform: Option<String>,
+
+    /// Extra build context: `NAME=DIR`, `NAME=docker-image://REF`,
+    /// `NAME=oci-layout://PATH[:TAG]`; repeatable.
+    #[arg(long = "build-context", value_name = "NAME=SOURCE")]
+    pub build_contexts: Vec<String>,
+
+    /// A secret for `RUN --mount=type=secret`: `id=ID[,src=FILE|,env=VAR]`; repeatable.
+    #[arg(long = "secret", value_name = "SPEC")]
+    pub secrets: Vec<String>,
+
+    /// Grant an entitlement: `security.insecure` (for `RUN --security=insecure`).
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
+
+    /// Layer compression: `gzip` (default) or `zstd`.
+    #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd"])]
+    pub compression: String,
+
+    /// Print the plan or the LLB definition instead of building.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub print: Option<PrintMode>,
 }

@@ -1,20 +1,49 @@
 //! The `strata` command line.
 
 mod cli;
+mod isolate;
+mod progress;
 mod cmd {
     pub mod build;
+    pub mod buildopts;
+    pub mod images;
+    pub mod load;
+    pub mod output;
+    pub mod report;
 }
 
+use anyhow::{Context, Result};
 use clap::Parser;
 use std::process::ExitCode;
+use strata_store::Store;
+
+fn open_store(cli: &cli::Cli) -> Result<Store> {
+    let root = strata_store::select_root(cli.root.clone());
+    Store::open(&root).with_context(|| format!("opening the store at {}", root.display()))
+}
+
+fn run(cli: &cli::Cli) -> Result<ExitCode> {
+    use cli::Command;
+    match &cli.command {
+        Command::Build(args) => cmd::build::run(args, cli.root.clone())?,
+        Command::Images(args) => cmd::images::images(args, &open_store(cli)?)?,
+        Command::Rmi(args) => cmd::images::rmi(args, &open_store(cli)?)?,
+        Command::Tag(args) => cmd::images::tag(args, &open_store(cli)?)?,
+        Command::Import(args) => cmd::images::import(args, &open_store(cli)?)?,
+        Command::Load(args) => cmd::load::run(args, &open_store(cli)?)?,
+        Command::Store(cli::StoreCommand::Check) => {
+            if !cmd::images::check(&open_store(cli)?)? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let result = match &cli.command {
-        cli::Command::Build(args) => cmd::build::run(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match run(&cli) {
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

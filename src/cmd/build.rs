@@ -1,12 +1,21 @@
-//! `strata build`.
+//! `strata build`: Dockerfile → plan → solve → image in the store and
+//! the requested outputs.
 
 use crate::cli::{BuildArgs, PrintMode};
+use crate::cmd::{buildopts, output, report};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use strata_dockerfile::{LowerOptions, dockerignore, lower};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use strata_builder::image::{load_image, tag_image, write_image};
+use strata_builder::progress::{Event, ProgressSink};
+use strata_builder::solve::{SolveOptions, solve};
+use strata_builder::worker::{Worker, WorkerOptions};
+use strata_dockerfile::{BaseImageInfo, ImageResolver, LowerOptions, dockerignore, lower};
 use strata_plan::Plan;
+use strata_store::Store;
 
 /// The Dockerfile's text and the name to show in messages.
 struct Dockerfile {
@@ -15,7 +24,7 @@ struct Dockerfile {
     path: Option<PathBuf>,
 }
 
-fn read_dockerfile(args: &BuildArgs) -> Result<Dockerfile> {
+fn read_dockerfile(args: &BuildArgs, context: &Path) -> Result<Dockerfile> {
     match args.file.as_deref() {
         Some("-") => {
             let mut text = String::new();
@@ -31,7 +40,7 @@ fn read_dockerfile(args: &BuildArgs) -> Result<Dockerfile> {
         file => {
             let path = match file {
                 Some(f) => PathBuf::from(f),
-                None => args.context.join("Dockerfile"),
+                None => context.join("Dockerfile"),
             };
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading Dockerfile {}", path.display()))?;
@@ -46,7 +55,7 @@ fn read_dockerfile(args: &BuildArgs) -> Result<Dockerfile> {
 
 /// `NAME.dockerignore` beside a Dockerfile named NAME wins over the
 /// context's `.dockerignore`, as in BuildKit.
-fn read_ignore_rules(
+pub(crate) fn read_ignore_rules(
     context: &Path,
     dockerfile: Option<&Path>,
 ) -> Result<Vec<strata_plan::IgnoreRule>> {
@@ -89,42 +98,212 @@ pub fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// Reads the Dockerfile and lowers it into a plan.
-pub fn plan(args: &BuildArgs) -> Result<Plan> {
-    if !args.context.is_dir() {
-        bail!(
-            "build context {} is not a directory",
-            args.context.display()
-        );
+/// Answers the frontend's questions about base images from the store.
+struct StoreResolver<'a>(&'a Store);
+
+impl ImageResolver for StoreResolver<'_> {
+    fn resolve(&self, reference: &str) -> Option<BaseImageInfo> {
+        let image = load_image(self.0, reference).ok()??;
+        let config = image.config.config;
+        Some(BaseImageInfo {
+            env: config
+                .env
+                .iter()
+                .flatten()
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (kv.clone(), String::new()),
+                })
+                .collect(),
+            workdir: config.working_dir.clone().filter(|w| !w.is_empty()),
+            onbuild: config.on_build.clone().unwrap_or_default(),
+        })
     }
-    let dockerfile = read_dockerfile(args)?;
+}
+
+/// Reads the Dockerfile and lowers it into a plan.
+pub fn plan(
+    args: &BuildArgs,
+    context: &Path,
+    named: &BTreeMap<String, strata_builder::worker::NamedContext>,
+    store: Option<&Store>,
+) -> Result<Plan> {
+    if !context.is_dir() {
+        bail!("build context {} is not a directory", context.display());
+    }
+    let dockerfile = read_dockerfile(args, context)?;
+    let resolver = store.map(StoreResolver);
     let opts = LowerOptions {
         file_name: dockerfile.name.clone(),
         build_args: parse_build_args(&args.build_args)?,
         target: args.target.clone(),
-        ignore_rules: read_ignore_rules(&args.context, dockerfile.path.as_deref())?,
+        ignore_rules: read_ignore_rules(context, dockerfile.path.as_deref())?,
+        named_contexts: named.keys().cloned().collect(),
+        resolver: resolver.as_ref().map(|r| r as &dyn ImageResolver),
         ..Default::default()
     };
     Ok(lower(&dockerfile.text, &opts)?)
 }
 
 /// Runs `strata build`.
-pub fn run(args: &BuildArgs) -> Result<()> {
-    let plan = plan(args)?;
+pub fn run(args: &BuildArgs, root: Option<PathBuf>) -> Result<()> {
+    buildopts::check_platform(args.platform.as_deref())?;
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|o| output::parse(o))
+        .collect::<Result<Vec<_>>>()?;
+    let stdin_context;
+    let context: PathBuf = if args.context == "-" {
+        if args.file.as_deref() == Some("-") {
+            bail!("the context and the Dockerfile cannot both come from stdin");
+        }
+        stdin_context = buildopts::context_from_stdin()?;
+        stdin_context.path().to_path_buf()
+    } else {
+        PathBuf::from(&args.context)
+    };
+    if args.print.is_some() {
+        let named = buildopts::named_contexts(&args.build_contexts, None)?;
+        let plan = plan(args, &context, &named, None)?;
+        print_warnings(&plan, &crate::progress::Plain::new());
+        return print(args, &plan, &named);
+    }
+    let store = Store::open(strata_store::select_root(root)).context("opening the store")?;
+    let named = buildopts::named_contexts(&args.build_contexts, Some(&store))?;
+    let plan = plan(args, &context, &named, Some(&store))?;
+    let quiet = args.quiet || args.progress == crate::progress::ProgressMode::Quiet;
+    let progress: Box<dyn ProgressSink> = if quiet {
+        Box::new(crate::progress::Quiet)
+    } else {
+        crate::progress::sink(args.progress)
+    };
+    print_warnings(&plan, progress.as_ref());
+
+    let layer = buildopts::layer_options(&args.compression)?;
+    let opts = WorkerOptions {
+        layer,
+        secrets: buildopts::secrets(&args.secrets)?,
+        named_contexts: named,
+        allow_insecure: buildopts::allow_insecure(&args.allow)?,
+        network_none: args.network == "none",
+    };
+    crate::isolate::private_mounts()?;
+    let executor = Box::new(strata_exec::NamespaceExecutor::with_scratch_root(
+        store.root().join("tmp"),
+    ));
+    let worker = Worker::new(
+        store.clone(),
+        context.clone(),
+        &plan.ignore_rules,
+        executor,
+        opts,
+    )?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    crate::isolate::cancel_on_signals(worker.cancel_token(), interrupted.clone())?;
+    let records = strata_cache::RecordStore::open(store.root().join("cache-v1"))?;
+    let media_type = strata_layer::media_type(layer.compression).to_string();
+    let solve_opts = SolveOptions {
+        no_cache: args.no_cache,
+        no_cache_stages: args.no_cache_filter.iter().cloned().collect(),
+        layer_media_type: media_type,
+        history_id: Some(report::history_id(&context, args)),
+    };
+    let started = std::time::Instant::now();
+    let solved = solve(&plan, &worker, &records, progress.as_ref(), &solve_opts);
+    let _ = worker.save();
+    let solved = match solved {
+        Ok(s) => s,
+        Err(e) if interrupted.load(Ordering::SeqCst) => {
+            return Err(anyhow::Error::new(e).context("build interrupted"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let config = report::final_config(&solved, &records, &args.labels, layer.source_date_epoch)?;
+    let image = write_image(&store, &config, &solved.target.layers, &BTreeMap::new())?;
+    tag_image(&store, &image, &args.tags)?;
+    for name in &args.tags {
+        progress.event(Event::Note(format!("naming to {name} done")));
+    }
+    for out in &outputs {
+        output::export(
+            out,
+            &store,
+            &image,
+            &solved.target.layers,
+            &args.tags,
+            layer.source_date_epoch,
+        )?;
+        progress.event(Event::Note(format!("exported {}", out.describe())));
+    }
+    let summary = report::Summary::new(&solved.steps, started.elapsed(), worker.hash_stats());
+    if let Some(path) = &args.metadata_file {
+        report::write_metadata(path, &image, &solved.steps, &summary, &args.tags)?;
+    }
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, &image.config.digest)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if quiet {
+        println!("{}", image.config.digest);
+    } else {
+        let mut err = std::io::stderr().lock();
+        writeln!(err, "{}", summary.line())?;
+        writeln!(
+            err,
+            "image {} (manifest {})",
+            image.config.digest, image.manifest.digest
+        )?;
+    }
+    Ok(())
+}
+
+fn print_warnings(plan: &Plan, progress: &dyn ProgressSink) {
     for warning in &plan.warnings {
         let line = warning
             .span
             .map(|s| format!(" (line {})", s.start_line))
             .unwrap_or_default();
-        eprintln!("warning: {}{line}: {}", warning.rule, warning.message);
+        progress.event(Event::Warning(format!(
+            "{}{line}: {}",
+            warning.rule, warning.message
+        )));
     }
+}
+
+fn print(
+    args: &BuildArgs,
+    plan: &Plan,
+    named: &BTreeMap<String, strata_builder::worker::NamedContext>,
+) -> Result<()> {
+    let llb_opts = || strata_llb::LlbOptions {
+        named_contexts: named
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    strata_builder::worker::NamedContext::Image(r) => {
+                        strata_llb::NamedContext::Image(r.clone())
+                    }
+                    strata_builder::worker::NamedContext::Dir { .. } => {
+                        strata_llb::NamedContext::Local
+                    }
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let mut out = std::io::stdout().lock();
     match args.print {
-        Some(PrintMode::Plan) => {
-            print!("{}", plan.dump());
-            Ok(())
+        Some(PrintMode::Plan) | None => out.write_all(plan.dump().as_bytes())?,
+        Some(PrintMode::Llb) => out.write_all(&strata_llb::compile(plan, &llb_opts())?)?,
+        Some(PrintMode::LlbText) => {
+            let bytes = strata_llb::compile(plan, &llb_opts())?;
+            out.write_all(strata_llb::render(&bytes)?.as_bytes())?;
         }
-        None => bail!(
-            "building images is not implemented yet in this version of strata; use --print=plan to see the plan"
-        ),
+        Some(PrintMode::LlbConfig) => {
+            out.write_all(&strata_llb::image_config(plan, &llb_opts())?)?;
+        }
     }
+    Ok(())
 }

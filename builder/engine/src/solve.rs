@@ -73,24 +73,24 @@ pub struct SolveOutput {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// A step failed.
-    #[error("{step} (line {line}): {source}")]
+    #[error("{step} (line {line}): {cause}")]
     Step {
         /// The step.
         step: StepRef,
         /// Its line.
         line: usize,
-        /// The cause.
-        source: OpError,
+        /// The cause (shown in the message, so not a `source()`).
+        cause: OpError,
     },
     /// A stage's base could not be resolved.
-    #[error("{stage} (line {line}): {source}")]
+    #[error("{stage} (line {line}): {cause}")]
     Base {
         /// The stage, as `FROM …`.
         stage: String,
         /// The FROM line.
         line: usize,
-        /// The cause.
-        source: OpError,
+        /// The cause (shown in the message, so not a `source()`).
+        cause: OpError,
     },
     /// The cache index failed.
     #[error(transparent)]
@@ -267,10 +267,10 @@ impl StageBuilder<'_> {
     }
 
     fn base(&self) -> Result<State, BuildError> {
-        let base_err = |source| BuildError::Base {
+        let base_err = |cause| BuildError::Base {
             stage: format!("stage {}", self.stage.id.0),
             line: self.stage.span.start_line,
-            source,
+            cause,
         };
         match &self.stage.base {
             ImageSource::Scratch => Ok(State::from_image(scratch_config(), Vec::new())),
@@ -320,10 +320,10 @@ impl StageBuilder<'_> {
         sref: &StepRef,
         first_miss: &mut Option<String>,
     ) -> Result<(Option<Key>, StepStatus), BuildError> {
-        let op_err = |source| BuildError::Step {
+        let op_err = |cause| BuildError::Step {
             step: sref.clone(),
             line: step.span.start_line,
-            source,
+            cause,
         };
         let mut inputs = StepInputs {
             parent: Some(state.identity),

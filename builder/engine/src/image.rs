@@ -1,0 +1,232 @@
+//! Images in the store: reading a base image (tag → manifest → config and
+//! layers) and writing a built one (config and manifest blobs, tags).
+
+use crate::archive::{Blob, ImageBlobs};
+use crate::image_config::ImageConfig;
+use crate::solve::host_architecture;
+use crate::state::LayerRef;
+use crate::worker::WorkerError;
+use serde_json::{Value, json};
+pub use strata_store::OCI_MANIFEST;
+use strata_store::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, Digest, OCI_INDEX, Store};
+
+/// OCI image config media type.
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+/// The name a reference is stored under: docker's familiar form with a tag
+/// (`python` → `python:latest`, `docker.io/library/python:3` → `python:3`,
+/// `localhost:5000/app` → `localhost:5000/app:latest`); a digest reference
+/// keeps its digest.
+pub fn store_name(reference: &str) -> String {
+    let mut name = reference.trim();
+    for prefix in ["docker.io/library/", "index.docker.io/library/"] {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            name = rest;
+        }
+    }
+    for prefix in ["docker.io/", "index.docker.io/"] {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            name = rest;
+        }
+    }
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if name.contains('@') || last.contains(':') {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    }
+}
+
+/// A base image read from the store.
+#[derive(Debug, Clone)]
+pub struct StoredImage {
+    /// The manifest (after choosing the host's platform in an index).
+    pub manifest: Descriptor,
+    /// The configuration.
+    pub config: ImageConfig,
+    /// The layers, bottom first.
+    pub layers: Vec<LayerRef>,
+}
+
+fn bad(reference: &str, reason: impl Into<String>) -> WorkerError {
+    WorkerError::BadImage {
+        reference: reference.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn read_json(store: &Store, digest: &Digest) -> Result<Value, WorkerError> {
+    let bytes = store.read_blob(digest)?;
+    serde_json::from_slice(&bytes).map_err(|e| WorkerError::Invalid(format!("{digest}: {e}")))
+}
+
+fn descriptor_of(reference: &str, value: &Value) -> Result<Descriptor, WorkerError> {
+    serde_json::from_value(value.clone())
+        .map_err(|e| bad(reference, format!("bad descriptor: {e}")))
+}
+
+/// Reads an image from the store by reference (see [`store_name`]) or by
+/// manifest digest; `None` when the store does not have it.
+pub fn load_image(store: &Store, reference: &str) -> Result<Option<StoredImage>, WorkerError> {
+    let name = store_name(reference);
+    let Some(mut desc) = store.resolve(&name)? else {
+        return Ok(None);
+    };
+    // An index: the manifest for this host.
+    for _ in 0..4 {
+        if desc.media_type != OCI_INDEX && desc.media_type != DOCKER_MANIFEST_LIST {
+            break;
+        }
+        let index = read_json(store, &desc.digest)?;
+        let arch = host_architecture();
+        let chosen = index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch)
+            .ok_or_else(|| bad(reference, format!("no manifest for linux/{arch}")))?;
+        desc = descriptor_of(reference, chosen)?;
+    }
+    if desc.media_type != OCI_MANIFEST && desc.media_type != DOCKER_MANIFEST {
+        return Err(bad(
+            reference,
+            format!("unsupported manifest type {}", desc.media_type),
+        ));
+    }
+    let manifest = read_json(store, &desc.digest)?;
+    let config_desc = descriptor_of(reference, &manifest["config"])?;
+    let config_bytes = store.read_blob(&config_desc.digest)?;
+    let config: ImageConfig = serde_json::from_slice(&config_bytes)
+        .map_err(|e| bad(reference, format!("bad image configuration: {e}")))?;
+    let layer_descs = manifest["layers"].as_array().cloned().unwrap_or_default();
+    if layer_descs.len() != config.rootfs.diff_ids.len() {
+        return Err(bad(
+            reference,
+            format!(
+                "{} layers but {} diff_ids",
+                layer_descs.len(),
+                config.rootfs.diff_ids.len()
+            ),
+        ));
+    }
+    let mut layers = Vec::new();
+    for (d, diff_id) in layer_descs.iter().zip(&config.rootfs.diff_ids) {
+        let d = descriptor_of(reference, d)?;
+        layers.push(LayerRef {
+            diff_id: diff_id.clone(),
+            blob: Blob {
+                digest: d.digest.to_string(),
+                size: d.size,
+                media_type: d.media_type,
+            },
+        });
+    }
+    Ok(Some(StoredImage {
+        manifest: desc,
+        config,
+        layers,
+    }))
+}
+
+/// Writes an image's configuration and manifest into the store (layers must
+/// be there already) and returns its blobs.
+pub fn write_image(
+    store: &Store,
+    config: &ImageConfig,
+    layers: &[LayerRef],
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Result<ImageBlobs, WorkerError> {
+    let config_bytes = serde_json::to_vec(config)
+        .map_err(|e| WorkerError::Invalid(format!("image configuration: {e}")))?;
+    let config_digest = store.write_blob(&config_bytes)?;
+    let config_blob = Blob {
+        digest: config_digest.to_string(),
+        size: config_bytes.len() as u64,
+        media_type: OCI_CONFIG.to_string(),
+    };
+    let blob_json =
+        |b: &Blob| json!({"mediaType": b.media_type, "digest": b.digest, "size": b.size});
+    let mut manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": blob_json(&config_blob),
+        "layers": layers.iter().map(|l| blob_json(&l.blob)).collect::<Vec<_>>(),
+    });
+    if !annotations.is_empty() {
+        manifest["annotations"] = json!(annotations);
+    }
+    let manifest_bytes = serde_json::to_vec(&manifest)
+        .map_err(|e| WorkerError::Invalid(format!("image manifest: {e}")))?;
+    let manifest_digest = store.write_blob(&manifest_bytes)?;
+    Ok(ImageBlobs {
+        manifest: Blob {
+            digest: manifest_digest.to_string(),
+            size: manifest_bytes.len() as u64,
+            media_type: OCI_MANIFEST.to_string(),
+        },
+        config: config_blob,
+        layers: layers.iter().map(|l| l.blob.clone()).collect(),
+    })
+}
+
+/// Tags an image in the store under each name (see [`store_name`]).
+pub fn tag_image(store: &Store, image: &ImageBlobs, names: &[String]) -> Result<(), WorkerError> {
+    let digest: Digest = image
+        .manifest
+        .digest
+        .parse()
+        .map_err(|e| WorkerError::Invalid(format!("manifest digest: {e}")))?;
+    let desc = Descriptor::new(OCI_MANIFEST, digest, image.manifest.size);
+    for name in names {
+        store.set_tag(&store_name(name), &desc)?;
+    }
+    Ok(())
+}
+
+/// Seconds since the epoch as RFC 3339 (`2024-01-02T03:04:05Z`).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_names_are_familiar_and_tagged() {
+        assert_eq!(store_name("python"), "python:latest");
+        assert_eq!(store_name("docker.io/library/python:3.12"), "python:3.12");
+        assert_eq!(store_name("docker.io/me/app"), "me/app:latest");
+        assert_eq!(
+            store_name("localhost:5000/app"),
+            "localhost:5000/app:latest"
+        );
+        assert_eq!(store_name("localhost:5000/app:1"), "localhost:5000/app:1");
+        assert_eq!(store_name("a@sha256:00"), "a@sha256:00");
+    }
+
+    #[test]
+    fn rfc3339_matches_known_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+}

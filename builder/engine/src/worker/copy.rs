@@ -1,0 +1,396 @@
+//! COPY, ADD and WORKDIR: files written into an overlay over the parent.
+
+use super::Worker;
+use super::error::{WorkerError, io_err};
+use crate::chmod::Chmod;
+use crate::copy_dest::{Matched, absolute_dest, join, targets};
+use crate::ops::{SourceDigest, Stages};
+use crate::state::{LayerRef, State};
+use crate::users::resolve_chown;
+use sha2::{Digest as _, Sha256};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+use strata_context::{DigestOptions, EntryKind, Selection};
+use strata_layer::rootfs::{EntryMeta, RootFs};
+use strata_layer::{ExtractMode, detect_reader, extract};
+use strata_plan::CopyStep;
+
+/// Parent directories a COPY creates: 0755, root unless `--chown`.
+fn dir_meta(owner: Option<(u32, u32)>, mtime: i64) -> EntryMeta {
+    let (uid, gid) = owner.unwrap_or((0, 0));
+    EntryMeta {
+        mode: 0o755,
+        uid,
+        gid,
+        mtime: (mtime, 0),
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+fn is_git(source: &str) -> bool {
+    source.starts_with("git@") || source.starts_with("git://") || source.ends_with(".git")
+}
+
+/// Refuses what this version cannot do, naming it.
+fn check_supported(copy: &CopyStep) -> Result<(), WorkerError> {
+    if !copy.add {
+        return Ok(());
+    }
+    for source in &copy.sources.paths {
+        if is_git(source) {
+            return Err(WorkerError::Unsupported(format!(
+                "ADD from a git repository ({source})"
+            )));
+        }
+        if is_url(source) {
+            return Err(WorkerError::Unsupported(format!(
+                "ADD from a URL ({source})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The image's `/etc/passwd` and `/etc/group` resolve a `--chown`.
+fn chown_ids(root: &RootFs, spec: &str) -> Result<(u32, u32), WorkerError> {
+    let read = |p: &str| -> Result<String, WorkerError> {
+        Ok(root
+            .read(p)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default())
+    };
+    resolve_chown(spec, &read("/etc/passwd")?, &read("/etc/group")?)
+        .map_err(|e| WorkerError::Invalid(e.to_string()))
+}
+
+/// What an archive's first bytes say it is.
+enum Archive {
+    /// A tar stream, possibly gzip or zstd compressed.
+    Tar,
+    /// A compression this version cannot read.
+    Unreadable(&'static str),
+    /// Not an archive: copied as a file.
+    No,
+}
+
+fn tar_header_ok(block: &[u8]) -> bool {
+    if block.len() < 512 || block.iter().all(|b| *b == 0) {
+        return false;
+    }
+    if &block[257..262] == b"ustar" {
+        return true;
+    }
+    // A pre-POSIX tar: only the checksum can tell.
+    let field = String::from_utf8_lossy(&block[148..156]);
+    let Ok(stored) = u64::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
+    else {
+        return false;
+    };
+    let sum: u64 = block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(*b)
+            }
+        })
+        .sum();
+    sum == stored
+}
+
+fn classify(path: &Path) -> Result<Archive, WorkerError> {
+    let mut head = [0u8; 6];
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let n = f.read(&mut head).map_err(io_err(path))?;
+    if head[..n].starts_with(b"BZh") {
+        return Ok(Archive::Unreadable("bzip2"));
+    }
+    if head[..n].starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Ok(Archive::Unreadable("xz"));
+    }
+    let f = File::open(path).map_err(io_err(path))?;
+    let Ok(mut reader) = detect_reader(BufReader::new(f)) else {
+        return Ok(Archive::No);
+    };
+    let mut block = vec![0u8; 512];
+    let mut got = 0;
+    while got < 512 {
+        match reader.read(&mut block[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => got += k,
+        }
+    }
+    Ok(if got == 512 && tar_header_ok(&block) {
+        Archive::Tar
+    } else {
+        Archive::No
+    })
+}
+
+impl Worker {
+    /// The digest of everything a COPY/ADD reads.
+    pub(crate) fn copy_digest(
+        &self,
+        _parent: &State,
+        copy: &CopyStep,
+        stages: &Stages,
+    ) -> Result<SourceDigest, WorkerError> {
+        check_supported(copy)?;
+        let mut h = Sha256::new();
+        h.update(b"strata-copy-sources-v1\0");
+        for doc in &copy.sources.heredocs {
+            for part in [&doc.name, &doc.content] {
+                h.update((part.len() as u64).to_le_bytes());
+                h.update(part.as_bytes());
+            }
+        }
+        let mut files = None;
+        if !copy.sources.paths.is_empty() {
+            let source = self.source(&copy.from, stages)?;
+            let selection =
+                self.select(&source, &copy.sources.paths, &copy.exclude, copy.parents)?;
+            let options = DigestOptions {
+                include_mode: copy.chmod.is_none(),
+                include_owner: !source.local && copy.chown.is_none(),
+            };
+            let digest = self.digest_selection(&source, &selection, options)?;
+            h.update(digest.digest.0);
+            files = Some(
+                digest
+                    .manifest
+                    .iter()
+                    .map(|(path, d)| (path.clone(), d.hex()))
+                    .collect(),
+            );
+        }
+        Ok(SourceDigest {
+            digest: format!("sha256:{}", hex::encode(h.finalize())),
+            files,
+        })
+    }
+
+    /// Performs a COPY/ADD into a new layer.
+    pub(crate) fn do_copy(
+        &self,
+        parent: &State,
+        copy: &CopyStep,
+        stages: &Stages,
+    ) -> Result<Option<LayerRef>, WorkerError> {
+        check_supported(copy)?;
+        let chmod = copy
+            .chmod
+            .as_deref()
+            .map(Chmod::parse)
+            .transpose()
+            .map_err(|e| WorkerError::Invalid(e.to_string()))?;
+        let view = self.view(&parent.layers)?;
+        let root = view.root();
+        let owner = match &copy.chown {
+            Some(spec) => Some(chown_ids(root, spec)?),
+            None => None,
+        };
+        let created = self.layer_opts.source_date_epoch.unwrap_or_else(now);
+        let parent_meta = dir_meta(owner, created);
+        let dest = absolute_dest(&copy.dest, parent.config.image.config.workdir());
+
+        let (source, selection) = if copy.sources.paths.is_empty() {
+            (None, Selection::default())
+        } else {
+            let source = self.source(&copy.from, stages)?;
+            let selection =
+                self.select(&source, &copy.sources.paths, &copy.exclude, copy.parents)?;
+            (Some(source), selection)
+        };
+        let mut matches: Vec<Matched> = selection
+            .roots
+            .iter()
+            .map(|r| Matched {
+                path: r.path.clone(),
+                is_dir: r.kind == EntryKind::Dir,
+            })
+            .collect();
+        matches.extend(copy.sources.heredocs.iter().map(|d| Matched {
+            path: d.name.clone(),
+            is_dir: false,
+        }));
+        let total = copy.sources.paths.len() + copy.sources.heredocs.len();
+        let exists_dir = |p: &str| root.is_dir(p).unwrap_or(false);
+        let dests = targets(&dest, &matches, total, copy.parents, &exists_dir)
+            .map_err(|e| WorkerError::Invalid(e.to_string()))?;
+
+        let mut dirs: Vec<(String, (i64, u32))> = Vec::new();
+        if let Some(source) = &source {
+            let ctx_root = source.ctx.root();
+            for entry in &selection.entries {
+                let Some(target) = dests.get(entry.root) else {
+                    continue;
+                };
+                let path = join(target, &entry.rel);
+                let is_dir = entry.meta.kind == EntryKind::Dir;
+                let (uid, gid) = owner.unwrap_or(if source.local {
+                    (0, 0)
+                } else {
+                    (entry.meta.uid, entry.meta.gid)
+                });
+                let perm = entry.meta.mode & 0o7777;
+                let mode = chmod.as_ref().map_or(perm, |c| c.apply(perm, is_dir));
+                let mtime = (
+                    entry.meta.mtime_ns.div_euclid(1_000_000_000),
+                    entry.meta.mtime_ns.rem_euclid(1_000_000_000) as u32,
+                );
+                let meta = EntryMeta {
+                    mode,
+                    uid,
+                    gid,
+                    mtime,
+                };
+                let host = ctx_root.join(&entry.path);
+                match entry.meta.kind {
+                    EntryKind::Dir if entry.rel.is_empty() => {
+                        // The content of a directory source goes into the
+                        // destination; an existing destination keeps its
+                        // metadata.
+                        if !root.is_dir(&path)? {
+                            root.mkdir_all(&path, &meta)?;
+                            dirs.push((path, mtime));
+                        }
+                    }
+                    EntryKind::Dir => {
+                        root.create_dir(&path, &meta, &parent_meta)?;
+                        dirs.push((path, mtime));
+                    }
+                    EntryKind::File => {
+                        let archive =
+                            if copy.add && copy.unpack != Some(false) && entry.rel.is_empty() {
+                                classify(&host)?
+                            } else {
+                                Archive::No
+                            };
+                        match archive {
+                            Archive::Tar => {
+                                let dir = dest.trim_end_matches('/');
+                                let dir = if dir.is_empty() { "/" } else { dir };
+                                self.unpack(root, &host, dir, &parent_meta)?;
+                            }
+                            Archive::Unreadable(kind) => {
+                                return Err(WorkerError::Unsupported(format!(
+                                    "ADD of a {kind}-compressed archive ({})",
+                                    entry.path
+                                )));
+                            }
+                            Archive::No => {
+                                let mut f = File::open(&host).map_err(io_err(&host))?;
+                                root.write_file(&path, &mut f, &meta, &parent_meta)?;
+                            }
+                        }
+                    }
+                    EntryKind::Symlink => {
+                        let target = entry
+                            .link_target
+                            .as_ref()
+                            .map(|t| t.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        root.symlink(&path, &target, &meta, &parent_meta)?;
+                    }
+                    EntryKind::Other => {
+                        return Err(WorkerError::Unsupported(format!(
+                            "copying the special file {} (a device, fifo or socket)",
+                            entry.path
+                        )));
+                    }
+                }
+            }
+        }
+        let first_doc = selection.roots.len();
+        for (i, doc) in copy.sources.heredocs.iter().enumerate() {
+            let Some(path) = dests.get(first_doc + i) else {
+                continue;
+            };
+            let mode = chmod.as_ref().map_or(0o644, |c| c.apply(0o644, false));
+            let (uid, gid) = owner.unwrap_or((0, 0));
+            let meta = EntryMeta {
+                mode,
+                uid,
+                gid,
+                mtime: (created, 0),
+            };
+            root.write_file(path, &mut doc.content.as_bytes(), &meta, &parent_meta)?;
+        }
+        // Directory times last: writing their content changed them.
+        for (dir, mtime) in dirs.iter().rev() {
+            root.set_mtime(dir, *mtime)?;
+        }
+        drop(source);
+        let (upper, _guard) = view.finish();
+        self.commit_upper(&upper)
+    }
+
+    /// Extracts a local archive (ADD) into `dir` inside the root.
+    fn unpack(
+        &self,
+        root: &RootFs,
+        archive: &Path,
+        dir: &str,
+        parent_meta: &EntryMeta,
+    ) -> Result<(), WorkerError> {
+        let fd = root.mkdir_all(dir, parent_meta)?;
+        // The directory's fd pins it: nothing can swap in a symlink now.
+        let target = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let f = File::open(archive).map_err(io_err(archive))?;
+        extract(
+            BufReader::new(f),
+            Path::new(&target),
+            ExtractMode::Apply,
+            None,
+        )?;
+        Ok(())
+    }
+
+    /// WORKDIR: creates the directory (owned by the user in effect, as
+    /// BuildKit does) when it is missing.
+    pub(crate) fn do_mkdir(
+        &self,
+        parent: &State,
+        dir: &str,
+    ) -> Result<Option<LayerRef>, WorkerError> {
+        let view = self.view(&parent.layers)?;
+        if !view.root().is_dir(dir)? {
+            let user = parent.config.image.config.user.clone().unwrap_or_default();
+            let (uid, gid) = if user.is_empty() {
+                (0, 0)
+            } else {
+                let passwd = view.root().read("/etc/passwd")?;
+                let group = view.root().read("/etc/group")?;
+                let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+                let (p, g) = (text(passwd), text(group));
+                let u = strata_exec::resolve_user(&user, p.as_deref(), g.as_deref())?;
+                (u.identity.uid, u.identity.gid)
+            };
+            let created = self.layer_opts.source_date_epoch.unwrap_or_else(now);
+            let meta = EntryMeta {
+                mode: 0o755,
+                uid,
+                gid,
+                mtime: (created, 0),
+            };
+            view.root().mkdir_all(dir, &meta)?;
+        }
+        let (upper, _guard) = view.finish();
+        self.commit_upper(&upper)
+    }
+}

@@ -1,0 +1,187 @@
+//! The real [`Ops`]: steps performed on the host, with the store for
+//! blobs, snapshots for extracted layers, overlay mounts for COPY and
+//! WORKDIR, and an [`Executor`] for RUN.
+//!
+//! Every step writes into a fresh overlay upper directory over the
+//! parent's snapshots; the upper directory becomes the step's layer blob
+//! and, renamed into place, its snapshot, so a later step never extracts
+//! what an earlier one made.
+
+mod cache_mounts;
+mod copy;
+mod error;
+mod run;
+mod sources;
+mod view;
+
+pub use cache_mounts::CacheMounts;
+pub use error::WorkerError;
+pub use sources::NamedContext;
+
+use crate::image::load_image;
+use crate::ops::{OpError, Ops, PreparedRun, SourceDigest, Stages};
+use crate::snapshots::Snapshots;
+use crate::state::{LayerRef, State};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use strata_context::{BuildContext, ContentHasher, StatCache};
+use strata_exec::{CancelToken, Executor};
+use strata_layer::WriteOptions;
+use strata_plan::{CopyStep, IgnoreRule, ImageSource};
+use strata_store::Store;
+
+/// How a worker behaves.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerOptions {
+    /// Layer compression and `SOURCE_DATE_EPOCH`.
+    pub layer: WriteOptions,
+    /// Secrets by id (`--secret`), for `RUN --mount=type=secret`.
+    pub secrets: BTreeMap<String, Vec<u8>>,
+    /// Named build contexts (`--build-context NAME=…`).
+    pub named_contexts: BTreeMap<String, NamedContext>,
+    /// `--allow security.insecure`: permits `RUN --security=insecure`.
+    pub allow_insecure: bool,
+    /// Force `--network=none` for every RUN (`strata build --network=none`).
+    pub network_none: bool,
+}
+
+/// Performs steps for the solver.
+pub struct Worker {
+    store: Store,
+    snapshots: Snapshots,
+    context: BuildContext,
+    hasher: Mutex<ContentHasher>,
+    executor: Box<dyn Executor>,
+    cache_mounts: CacheMounts,
+    layer_opts: WriteOptions,
+    opts: WorkerOptions,
+    cancel: CancelToken,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("store", &self.store.root())
+            .field("context", &self.context.root())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// A worker for one build: the store, the main context directory with
+    /// its `.dockerignore` rules, and the executor for RUN.
+    pub fn new(
+        store: Store,
+        context: PathBuf,
+        ignore_rules: &[IgnoreRule],
+        executor: Box<dyn Executor>,
+        opts: WorkerOptions,
+    ) -> Result<Worker, WorkerError> {
+        let snapshots = Snapshots::open(store.root().join("snapshots-v1"))?;
+        let context_abs = std::path::absolute(&context).map_err(error::io_err(&context))?;
+        let stat_dir = sources::stat_cache_dir(store.root(), &context_abs);
+        let hasher = ContentHasher::new(StatCache::open(stat_dir)?);
+        let cache_mounts = CacheMounts::open(store.root().join("cache-mounts-v1"))?;
+        Ok(Worker {
+            context: BuildContext::new(context_abs, ignore_rules)?,
+            snapshots,
+            hasher: Mutex::new(hasher),
+            executor,
+            cache_mounts,
+            layer_opts: opts.layer,
+            opts,
+            store,
+            cancel: CancelToken::new(),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The token that cancels running steps (fire it on SIGINT/SIGTERM).
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
+
+    /// Saves what the build learned about the context (the stat cache).
+    pub fn save(&self) -> Result<(), WorkerError> {
+        if let Ok(mut hasher) = self.hasher.lock() {
+            hasher.save()?;
+        }
+        Ok(())
+    }
+
+    /// Bytes of context files read (hashed) so far, and files hashed.
+    pub fn hash_stats(&self) -> (u64, u64) {
+        self.hasher
+            .lock()
+            .map(|h| (h.bytes_read(), h.files_read()))
+            .unwrap_or_default()
+    }
+
+    fn base_image(&self, reference: &str) -> Result<State, WorkerError> {
+        let image = load_image(&self.store, reference)?
+            .ok_or_else(|| WorkerError::ImageNotFound(reference.to_string()))?;
+        Ok(State::from_image(image.config, image.layers))
+    }
+}
+
+fn boxed(e: WorkerError) -> OpError {
+    Box::new(e)
+}
+
+impl Ops for Worker {
+    fn base(&self, source: &ImageSource) -> Result<State, OpError> {
+        match source {
+            ImageSource::Image(reference) => self.base_image(reference).map_err(boxed),
+            ImageSource::NamedContext(name) => self.named_base(name).map_err(boxed),
+            ImageSource::Scratch | ImageSource::Stage(_) => Err(boxed(WorkerError::Invalid(
+                "scratch and stage bases are resolved by the solver".into(),
+            ))),
+        }
+    }
+
+    fn copy_inputs(
+        &self,
+        parent: &State,
+        copy: &CopyStep,
+        stages: &Stages,
+    ) -> Result<SourceDigest, OpError> {
+        self.copy_digest(parent, copy, stages).map_err(boxed)
+    }
+
+    fn copy(
+        &self,
+        parent: &State,
+        copy: &CopyStep,
+        stages: &Stages,
+    ) -> Result<Option<LayerRef>, OpError> {
+        self.do_copy(parent, copy, stages).map_err(boxed)
+    }
+
+    fn mkdir(&self, parent: &State, dir: &str) -> Result<Option<LayerRef>, OpError> {
+        self.do_mkdir(parent, dir).map_err(boxed)
+    }
+
+    fn mount_inputs(
+        &self,
+        parent: &State,
+        run: &PreparedRun,
+        stages: &Stages,
+    ) -> Result<BTreeMap<String, String>, OpError> {
+        self.bind_digests(parent, run, stages).map_err(boxed)
+    }
+
+    fn run(
+        &self,
+        parent: &State,
+        run: &PreparedRun,
+        stages: &Stages,
+        output: &mut dyn FnMut(&str),
+    ) -> Result<Option<LayerRef>, OpError> {
+        self.do_run(parent, run, stages, output).map_err(boxed)
+    }
+}

@@ -1,0 +1,145 @@
+//! Where COPY, ADD and bind mounts read from: the main context, named
+//! contexts, other stages and images, each seen as a directory with its
+//! selection rules.
+
+use super::Worker;
+use super::error::WorkerError;
+use super::view::View;
+use crate::ops::Stages;
+use crate::state::{LayerRef, State};
+use sha2::{Digest as _, Sha256};
+use std::path::{Path, PathBuf};
+use strata_context::{
+    BuildContext, ContentHasher, CopyRequest, DigestOptions, Selection, SelectionDigest, StatCache,
+};
+use strata_plan::{CopySource, IgnoreRule};
+
+/// A named build context (`--build-context NAME=…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// A local directory, with its own `.dockerignore` rules.
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// Its ignore rules.
+        ignore: Vec<IgnoreRule>,
+    },
+    /// An image in the store (`docker-image://REF`, or an imported
+    /// `oci-layout://` image).
+    Image(String),
+}
+
+/// A source tree opened for one step.
+pub(crate) struct Source {
+    /// The tree and its rules.
+    pub(crate) ctx: BuildContext,
+    /// Files from a local directory are owned by root in the image; files
+    /// from a stage or image keep their owners.
+    pub(crate) local: bool,
+    /// The main context, whose stat cache is kept between builds.
+    main: bool,
+    /// Keeps a stage's or image's overlay mounted.
+    _view: Option<View>,
+}
+
+/// Where the stat cache of a context directory lives in the store.
+pub(crate) fn stat_cache_dir(store_root: &Path, context: &Path) -> PathBuf {
+    let hash = Sha256::digest(context.as_os_str().as_encoded_bytes());
+    store_root
+        .join("statcache-v1")
+        .join(hex::encode(&hash[..16]))
+}
+
+impl Worker {
+    /// Opens the tree a COPY or bind mount reads from.
+    pub(crate) fn source(&self, from: &CopySource, stages: &Stages) -> Result<Source, WorkerError> {
+        match from {
+            CopySource::Context => Ok(Source {
+                ctx: self.context.clone(),
+                local: true,
+                main: true,
+                _view: None,
+            }),
+            CopySource::NamedContext(name) => match self.opts.named_contexts.get(name) {
+                Some(NamedContext::Dir { path, ignore }) => Ok(Source {
+                    ctx: BuildContext::new(path.clone(), ignore)?,
+                    local: true,
+                    main: false,
+                    _view: None,
+                }),
+                Some(NamedContext::Image(reference)) => {
+                    let state = self.base_image(reference)?;
+                    self.tree(&state.layers)
+                }
+                None => Err(WorkerError::Invalid(format!(
+                    "build context {name:?} was not given (--build-context {name}=…)"
+                ))),
+            },
+            CopySource::Stage(id) => {
+                let state = stages.get(id).ok_or_else(|| {
+                    WorkerError::Invalid(format!("stage {} has not been built", id.0))
+                })?;
+                self.tree(&state.layers)
+            }
+            CopySource::Image(reference) => {
+                let state = self.base_image(reference)?;
+                self.tree(&state.layers)
+            }
+        }
+    }
+
+    fn tree(&self, layers: &[LayerRef]) -> Result<Source, WorkerError> {
+        let view = self.view(layers)?;
+        Ok(Source {
+            ctx: BuildContext::new(view.path().to_path_buf(), &[])?,
+            local: false,
+            main: false,
+            _view: Some(view),
+        })
+    }
+
+    /// Selects files from a source.
+    pub(crate) fn select(
+        &self,
+        source: &Source,
+        paths: &[String],
+        exclude: &[String],
+        parents: bool,
+    ) -> Result<Selection, WorkerError> {
+        Ok(source.ctx.select(&CopyRequest {
+            sources: paths,
+            exclude,
+            parents,
+        })?)
+    }
+
+    /// Digests a selection (with the persistent stat cache for the main
+    /// context).
+    pub(crate) fn digest_selection(
+        &self,
+        source: &Source,
+        selection: &Selection,
+        options: DigestOptions,
+    ) -> Result<SelectionDigest, WorkerError> {
+        if source.main
+            && let Ok(mut hasher) = self.hasher.lock()
+        {
+            return Ok(hasher.digest(source.ctx.root(), selection, options)?);
+        }
+        let mut hasher = ContentHasher::new(StatCache::in_memory());
+        Ok(hasher.digest(source.ctx.root(), selection, options)?)
+    }
+
+    /// A stage whose base is a named context.
+    pub(crate) fn named_base(&self, name: &str) -> Result<State, WorkerError> {
+        match self.opts.named_contexts.get(name) {
+            Some(NamedContext::Image(reference)) => self.base_image(reference),
+            Some(NamedContext::Dir { .. }) => Err(WorkerError::Unsupported(format!(
+                "FROM {name} where {name} is a local directory build context"
+            ))),
+            None => Err(WorkerError::Invalid(format!(
+                "build context {name:?} was not given (--build-context {name}=…)"
+            ))),
+        }
+    }
+}

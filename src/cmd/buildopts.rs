@@ -1,0 +1,208 @@
+//! Parsing of `strata build` flags that need more than clap: secrets,
+//! named contexts, entitlements, platform, compression, a context on stdin.
+
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use strata_builder::solve::host_architecture;
+use strata_builder::worker::NamedContext;
+use strata_layer::{Compression, WriteOptions};
+use strata_store::Store;
+
+/// `--platform`: only the host's platform can be built.
+pub fn check_platform(platform: Option<&str>) -> Result<()> {
+    let Some(platform) = platform else {
+        return Ok(());
+    };
+    let host = format!("linux/{}", host_architecture());
+    for p in platform.split(',') {
+        let p = p.trim();
+        if p != host && p != "local" && p != format!("{host}/") {
+            bail!(
+                "--platform={p}: only the host's platform ({host}) can be built; \
+                 cross-platform builds are not supported yet"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Splits `k=v,k=v` (values may not contain commas).
+pub fn key_values(spec: &str) -> Result<Vec<(String, String)>> {
+    spec.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|part| match part.split_once('=') {
+            Some((k, v)) => Ok((k.trim().to_string(), v.to_string())),
+            None => bail!("invalid {spec:?}: expected key=value, got {part:?}"),
+        })
+        .collect()
+}
+
+/// `--secret id=ID[,src=FILE|,source=FILE|,env=VAR][,type=file|env]`: the
+/// value is read now and kept in memory only.
+pub fn secrets(specs: &[String]) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for spec in specs {
+        let mut id = None;
+        let mut src = None;
+        let mut env = None;
+        let mut kind = None;
+        for (k, v) in key_values(spec)? {
+            match k.as_str() {
+                "id" => id = Some(v),
+                "src" | "source" => src = Some(v),
+                "env" => env = Some(v),
+                "type" => kind = Some(v),
+                other => bail!("--secret {spec:?}: unknown key {other:?}"),
+            }
+        }
+        let Some(id) = id.or_else(|| env.clone()).or_else(|| src.clone()) else {
+            bail!("--secret {spec:?}: id is required");
+        };
+        let value = match (kind.as_deref(), src, env) {
+            (Some("env"), src, env) => {
+                let var = env.or(src).unwrap_or_else(|| id.clone());
+                std::env::var(&var)
+                    .with_context(|| {
+                        format!("--secret {id}: environment variable {var} is not set")
+                    })?
+                    .into_bytes()
+            }
+            (_, Some(path), _) => {
+                std::fs::read(&path).with_context(|| format!("--secret {id}: reading {path}"))?
+            }
+            (_, None, Some(var)) => std::env::var(&var)
+                .with_context(|| format!("--secret {id}: environment variable {var} is not set"))?
+                .into_bytes(),
+            (_, None, None) => match std::env::var(&id) {
+                Ok(v) => v.into_bytes(),
+                Err(_) => bail!("--secret {id}: give src=FILE or env=VAR"),
+            },
+        };
+        out.insert(id, value);
+    }
+    Ok(out)
+}
+
+/// `--allow`: entitlements.
+pub fn allow_insecure(allow: &[String]) -> Result<bool> {
+    let mut insecure = false;
+    for a in allow {
+        match a.as_str() {
+            "security.insecure" => insecure = true,
+            "network.host" => {}
+            other => bail!(
+                "--allow {other}: unknown entitlement (known: security.insecure, network.host)"
+            ),
+        }
+    }
+    Ok(insecure)
+}
+
+/// `--compression` and `SOURCE_DATE_EPOCH`.
+pub fn layer_options(compression: &str) -> Result<WriteOptions> {
+    let compression = match compression {
+        "gzip" => Compression::Gzip { level: 6 },
+        "zstd" => Compression::Zstd { level: 3 },
+        other => bail!("--compression {other}: expected gzip or zstd"),
+    };
+    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => Some(
+            v.parse::<i64>()
+                .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))?,
+        ),
+        _ => None,
+    };
+    Ok(WriteOptions {
+        compression,
+        source_date_epoch,
+        threads: 0,
+    })
+}
+
+/// `--build-context NAME=DIR|docker-image://REF|oci-layout://PATH[:TAG]`.
+/// OCI layouts are loaded into the store (when one is given) and used as
+/// images from there.
+pub fn named_contexts(
+    specs: &[String],
+    store: Option<&Store>,
+) -> Result<BTreeMap<String, NamedContext>> {
+    let mut out = BTreeMap::new();
+    for spec in specs {
+        let Some((name, source)) = spec.split_once('=') else {
+            bail!("--build-context {spec:?}: expected NAME=SOURCE");
+        };
+        let context = if let Some(reference) = source.strip_prefix("docker-image://") {
+            NamedContext::Image(reference.to_string())
+        } else if let Some(layout) = source.strip_prefix("oci-layout://") {
+            let (path, tag) = match layout.rsplit_once(':') {
+                Some((p, t)) if !t.contains('/') => (p.to_string(), Some(t.to_string())),
+                _ => (layout.to_string(), None),
+            };
+            let name_in_store = format!("strata-build-context/{name}:latest");
+            if let Some(store) = store {
+                crate::cmd::load::load_layout_image(
+                    store,
+                    std::path::Path::new(&path),
+                    tag.as_deref(),
+                    &name_in_store,
+                )?;
+            }
+            NamedContext::Image(name_in_store)
+        } else if source.contains("://") {
+            bail!(
+                "--build-context {name}={source}: unsupported source (use a directory, docker-image:// or oci-layout://)"
+            );
+        } else {
+            let path = PathBuf::from(source);
+            if !path.is_dir() {
+                bail!("--build-context {name}={source}: not a directory");
+            }
+            let ignore = crate::cmd::build::read_ignore_rules(&path, None)?;
+            NamedContext::Dir { path, ignore }
+        };
+        out.insert(name.to_string(), context);
+    }
+    Ok(out)
+}
+
+/// `strata build -`: stdin holds a context tar (plain, gzip or zstd), or,
+/// as with `docker build -`, a Dockerfile and no context.
+pub fn context_from_stdin() -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix("strata-context-")
+        .tempdir()
+        .context("creating a directory for the context")?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+        .context("reading the context from stdin")?;
+    if is_tar(&bytes) {
+        strata_layer::extract(
+            &bytes[..],
+            dir.path(),
+            strata_layer::ExtractMode::Apply,
+            Some("context from stdin"),
+        )
+        .context("unpacking the context tar from stdin")?;
+    } else {
+        std::fs::write(dir.path().join("Dockerfile"), &bytes)
+            .context("writing the Dockerfile from stdin")?;
+    }
+    Ok(dir)
+}
+
+/// True when `bytes` are a tar stream, possibly compressed.
+fn is_tar(bytes: &[u8]) -> bool {
+    let Ok(mut reader) = strata_layer::detect_reader(bytes) else {
+        return false;
+    };
+    let mut block = [0u8; 512];
+    let mut got = 0;
+    while got < 512 {
+        match std::io::Read::read(&mut reader, &mut block[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    got == 512 && &block[257..262] == b"ustar"
+}

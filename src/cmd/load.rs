@@ -1,0 +1,157 @@
+//! `strata load`: images from an OCI layout or a `docker save` archive
+//! (tar or directory) into the store; also used for
+//! `--build-context NAME=oci-layout://…`.
+
+use crate::cli::LoadArgs;
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use strata_store::{Descriptor, Digest, REF_NAME, Store, is_manifest_or_index};
+
+fn read_json(path: &Path) -> Result<Value> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+}
+
+fn blob_path(layout: &Path, digest: &Digest) -> PathBuf {
+    layout.join("blobs").join("sha256").join(digest.hex())
+}
+
+/// Copies a blob and everything it references from a layout into the store.
+fn copy_tree(store: &Store, layout: &Path, desc: &Descriptor) -> Result<()> {
+    let path = blob_path(layout, &desc.digest);
+    store
+        .import_blob_file(&path, Some(&desc.digest))
+        .with_context(|| format!("importing blob {}", desc.digest))?;
+    if !is_manifest_or_index(&desc.media_type) {
+        return Ok(());
+    }
+    let value = read_json(&path)?;
+    let mut children: Vec<Value> = Vec::new();
+    if let Some(c) = value.get("config") {
+        children.push(c.clone());
+    }
+    for key in ["layers", "manifests"] {
+        if let Some(list) = value.get(key).and_then(Value::as_array) {
+            children.extend(list.iter().cloned());
+        }
+    }
+    for child in children {
+        let child: Descriptor =
+            serde_json::from_value(child).context("bad descriptor in a manifest")?;
+        if child.media_type.contains("nondistributable")
+            && !blob_path(layout, &child.digest).exists()
+        {
+            continue;
+        }
+        copy_tree(store, layout, &child)?;
+    }
+    Ok(())
+}
+
+/// The image descriptors of a layout's `index.json` with their names.
+fn layout_images(layout: &Path) -> Result<Vec<(Descriptor, Vec<String>)>> {
+    let index = read_json(&layout.join("index.json"))?;
+    let mut out = Vec::new();
+    for m in index["manifests"].as_array().into_iter().flatten() {
+        let desc: Descriptor =
+            serde_json::from_value(m.clone()).context("bad descriptor in index.json")?;
+        let mut names = Vec::new();
+        if let Some(n) = desc.annotations.get("io.containerd.image.name") {
+            names.push(n.clone());
+        } else if let Some(n) = desc.annotations.get(REF_NAME) {
+            names.push(n.clone());
+        }
+        out.push((desc, names));
+    }
+    Ok(out)
+}
+
+/// Loads the image tagged `tag` (or the only image) of an OCI layout and
+/// names it `name` in the store.
+pub fn load_layout_image(
+    store: &Store,
+    layout: &Path,
+    tag: Option<&str>,
+    name: &str,
+) -> Result<()> {
+    let images = layout_images(layout)?;
+    let chosen = match tag {
+        Some(tag) => images
+            .iter()
+            .find(|(d, names)| {
+                d.annotations.get(REF_NAME).map(String::as_str) == Some(tag)
+                    || names.iter().any(|n| n == tag)
+            })
+            .with_context(|| format!("{}: no image tagged {tag}", layout.display()))?,
+        None => match images.as_slice() {
+            [one] => one,
+            [] => bail!("{}: the layout has no image", layout.display()),
+            _ => bail!(
+                "{}: the layout has several images; name one with :TAG",
+                layout.display()
+            ),
+        },
+    };
+    copy_tree(store, layout, &chosen.0)?;
+    store.set_tag(&strata_builder::image::store_name(name), &chosen.0)?;
+    Ok(())
+}
+
+/// `strata load`.
+pub fn run(args: &LoadArgs, store: &Store) -> Result<()> {
+    let _tmp;
+    let dir: PathBuf = if Path::new(&args.input).is_dir() {
+        PathBuf::from(&args.input)
+    } else {
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-load-")
+            .tempdir_in(store.root())
+            .context("creating a temporary directory")?;
+        let reader: Box<dyn std::io::Read> = if args.input == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(
+                std::fs::File::open(&args.input)
+                    .with_context(|| format!("opening {}", args.input))?,
+            )
+        };
+        strata_layer::extract(
+            std::io::BufReader::new(reader),
+            tmp.path(),
+            strata_layer::ExtractMode::Apply,
+            Some(&args.input),
+        )
+        .with_context(|| format!("unpacking {}", args.input))?;
+        let path = tmp.path().to_path_buf();
+        _tmp = tmp;
+        path
+    };
+    if !dir.join("index.json").exists() {
+        bail!(
+            "{}: not an OCI layout or a docker archive with index.json (Docker 25 and later write one)",
+            args.input
+        );
+    }
+    let images = layout_images(&dir)?;
+    if images.is_empty() {
+        bail!("{}: no images", args.input);
+    }
+    for (desc, names) in &images {
+        copy_tree(store, &dir, desc)?;
+        let mut all: Vec<String> = names.clone();
+        if images.len() == 1 {
+            all.extend(args.tags.iter().cloned());
+        }
+        if all.is_empty() {
+            println!("Loaded image {} (untagged; use -t to name it)", desc.digest);
+            continue;
+        }
+        for name in all {
+            let name = strata_builder::image::store_name(&name);
+            store.set_tag(&name, desc)?;
+            println!("Loaded image: {name}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! What a build tells its user: the final image configuration's dates and
+//! labels, the summary line, `--metadata-file`.
+
+use crate::cli::BuildArgs;
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use strata_builder::archive::ImageBlobs;
+use strata_builder::image::rfc3339;
+use strata_builder::image_config::ImageConfig;
+use strata_builder::solve::{SolveOutput, StepReport, StepStatus};
+use strata_cache::RecordStore;
+
+/// Names "this Dockerfile and target in this context" across builds, so a
+/// miss can be explained against the previous build.
+pub fn history_id(context: &Path, args: &BuildArgs) -> String {
+    let mut h = Sha256::new();
+    let context = std::path::absolute(context).unwrap_or_else(|_| context.to_path_buf());
+    for part in [
+        context.to_string_lossy().as_ref(),
+        args.file.as_deref().unwrap_or("Dockerfile"),
+        args.target.as_deref().unwrap_or(""),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// The target's configuration with dates and `--label`s.
+///
+/// `created` is `SOURCE_DATE_EPOCH` when set; otherwise the time the newest
+/// step result was made (from the cache records), so a rebuild that hits
+/// every step gives the very same image digest.
+pub fn final_config(
+    solved: &SolveOutput,
+    records: &RecordStore,
+    labels: &[String],
+    source_date_epoch: Option<i64>,
+) -> Result<ImageConfig> {
+    let mut config = solved.target.config.image.clone();
+    let newest = solved
+        .steps
+        .iter()
+        .filter_map(|s| s.key.as_ref())
+        .filter_map(|k| records.get(k).ok().flatten())
+        .map(|r| r.created as i64)
+        .max();
+    let created = match (source_date_epoch, newest) {
+        (Some(epoch), _) => Some(rfc3339(epoch)),
+        (None, Some(t)) => Some(rfc3339(t)),
+        (None, None) => config.created.clone().or_else(|| Some(rfc3339(now()))),
+    };
+    config.created = created.clone();
+    for entry in &mut config.history {
+        if entry.created.is_none() {
+            entry.created = created.clone();
+        }
+    }
+    for label in labels {
+        let Some((k, v)) = label.split_once('=') else {
+            bail!("--label {label:?}: expected KEY=VALUE");
+        };
+        config
+            .config
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(k.to_string(), v.to_string());
+    }
+    Ok(config)
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Counts of a build.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// Steps with a cache key (config-only steps are not counted).
+    pub steps: usize,
+    /// Of which came from the cache.
+    pub hits: usize,
+    /// Of which ran.
+    pub misses: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Context bytes read to hash.
+    pub hashed_bytes: u64,
+    /// Context files read to hash.
+    pub hashed_files: u64,
+}
+
+impl Summary {
+    /// Counts the steps of a solve.
+    pub fn new(steps: &[StepReport], elapsed: Duration, hashed: (u64, u64)) -> Summary {
+        let hits = steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Cached)
+            .count();
+        let misses = steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Ran(_)))
+            .count();
+        Summary {
+            steps: hits + misses,
+            hits,
+            misses,
+            elapsed,
+            hashed_bytes: hashed.0,
+            hashed_files: hashed.1,
+        }
+    }
+
+    /// The hit rate in percent (100 for a build with nothing to cache).
+    pub fn hit_rate(&self) -> f64 {
+        if self.steps == 0 {
+            100.0
+        } else {
+            self.hits as f64 * 100.0 / self.steps as f64
+        }
+    }
+
+    /// One line for the end of the build.
+    pub fn line(&self) -> String {
+        format!(
+            "{} steps: {} cached, {} run, hit rate {:.1}%; hashed {} files ({} bytes); {:.2}s",
+            self.steps,
+            self.hits,
+            self.misses,
+            self.hit_rate(),
+            self.hashed_files,
+            self.hashed_bytes,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// Writes `--metadata-file`: BuildKit's keys plus strata's per-step report.
+pub fn write_metadata(
+    path: &Path,
+    image: &ImageBlobs,
+    steps: &[StepReport],
+    summary: &Summary,
+    tags: &[String],
+) -> Result<()> {
+    let steps: Vec<serde_json::Value> = steps
+        .iter()
+        .map(|s| {
+            let (status, reason) = match &s.status {
+                StepStatus::Cached => ("cached", None),
+                StepStatus::Ran(reason) => ("ran", Some(reason.clone())),
+                StepStatus::Config => ("config", None),
+            };
+            json!({
+                "stage": s.step.stage,
+                "stageName": s.step.stage_name,
+                "step": s.step.index,
+                "instruction": s.step.text,
+                "line": s.line,
+                "key": s.key.map(|k| k.to_string()),
+                "status": status,
+                "reason": reason,
+                "durationMs": s.duration_ms,
+            })
+        })
+        .collect();
+    let value = json!({
+        "containerimage.digest": image.manifest.digest,
+        "containerimage.config.digest": image.config.digest,
+        "containerimage.descriptor": {
+            "mediaType": image.manifest.media_type,
+            "digest": image.manifest.digest,
+            "size": image.manifest.size,
+        },
+        "image.name": tags.join(","),
+        "strata.steps": steps,
+        "strata.summary": {
+            "steps": summary.steps,
+            "cached": summary.hits,
+            "run": summary.misses,
+            "hitRate": summary.hit_rate(),
+            "hashedFiles": summary.hashed_files,
+            "hashedBytes": summary.hashed_bytes,
+            "durationMs": summary.elapsed.as_millis() as u64,
+        },
+    });
+    let text = serde_json::to_string_pretty(&value).context("encoding metadata")?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
