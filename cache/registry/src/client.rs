@@ -87,6 +87,7 @@ impl ClientBuilder {
                 hosts: Mutex::new(BTreeMap::new()),
                 known_blobs: Mutex::new(BTreeMap::new()),
                 requests: Mutex::new(BTreeMap::new()),
+                token_fetch: Mutex::new(()),
             }),
         })
     }
@@ -112,6 +113,9 @@ pub(crate) struct Inner {
     pub(crate) known_blobs: Mutex<BTreeMap<(String, strata_store::Digest), String>>,
     /// Requests sent, by method (for callers that report or test).
     requests: Mutex<BTreeMap<&'static str, u64>>,
+    /// Held while a token is fetched, so parallel blobs wait for one
+    /// token instead of each asking for its own.
+    token_fetch: Mutex<()>,
 }
 
 /// What the client learnt about a registry.
@@ -133,6 +137,17 @@ impl std::fmt::Debug for HostState {
             .field("tokens", &self.tokens.len())
             .finish()
     }
+}
+
+/// What [`Client::cached_auth`] found.
+enum Cached {
+    /// Send this `Authorization` header.
+    Header(String),
+    /// Ask the token server first.
+    NeedToken {
+        realm: String,
+        service: Option<String>,
+    },
 }
 
 /// The access a request needs: `repository:NAME:ACTIONS` entries.
@@ -405,6 +420,34 @@ impl Client {
 
     /// The `Authorization` header for a request needing `scope`.
     fn authorization(&self, r: &Reference, scope: &Scope) -> Result<Option<String>, RegistryError> {
+        let Some(challenge) = self.cached_auth(r, scope)? else {
+            return Ok(None);
+        };
+        let (realm, service) = match challenge {
+            Cached::Header(h) => return Ok(Some(h)),
+            Cached::NeedToken { realm, service } => (realm, service),
+        };
+        let _one_at_a_time = lock(&self.inner.token_fetch);
+        if let Some(Cached::Header(h)) = self.cached_auth(r, scope)? {
+            return Ok(Some(h)); // another thread fetched it meanwhile
+        }
+        let (token, ttl) = self.fetch_token(r, &realm, service.as_deref(), scope)?;
+        let mut hosts = lock(&self.inner.hosts);
+        if let Some(state) = hosts.get_mut(r.registry()) {
+            // Renew a little early.
+            let ttl = ttl
+                .saturating_sub(Duration::from_secs(10))
+                .max(Duration::from_secs(5));
+            state
+                .tokens
+                .insert(scope.key(), (token.clone(), Instant::now() + ttl));
+        }
+        Ok(Some(format!("Bearer {token}")))
+    }
+
+    /// The header from what is known (basic credentials, a valid token),
+    /// or what to ask the token server.
+    fn cached_auth(&self, r: &Reference, scope: &Scope) -> Result<Option<Cached>, RegistryError> {
         let (challenge, token) = {
             let hosts = lock(&self.inner.hosts);
             let Some(state) = hosts.get(r.registry()) else {
@@ -417,31 +460,18 @@ impl Client {
                 .map(|(t, _)| t.clone());
             (state.challenge.clone(), token)
         };
-        match challenge {
-            None => Ok(None),
-            Some(Challenge::Basic) => Ok(match self.credential(r.registry())? {
-                Some(Credential::RegistryToken(t)) => Some(format!("Bearer {t}")),
-                Some(c) => c.basic_header(),
+        Ok(match challenge {
+            None => None,
+            Some(Challenge::Basic) => match self.credential(r.registry())? {
+                Some(Credential::RegistryToken(t)) => Some(Cached::Header(format!("Bearer {t}"))),
+                Some(c) => c.basic_header().map(Cached::Header),
                 None => None,
+            },
+            Some(Challenge::Bearer { realm, service, .. }) => Some(match token {
+                Some(t) => Cached::Header(format!("Bearer {t}")),
+                None => Cached::NeedToken { realm, service },
             }),
-            Some(Challenge::Bearer { realm, service, .. }) => {
-                if let Some(t) = token {
-                    return Ok(Some(format!("Bearer {t}")));
-                }
-                let (token, ttl) = self.fetch_token(r, &realm, service.as_deref(), scope)?;
-                let mut hosts = lock(&self.inner.hosts);
-                if let Some(state) = hosts.get_mut(r.registry()) {
-                    // Renew a little early.
-                    let ttl = ttl
-                        .saturating_sub(Duration::from_secs(10))
-                        .max(Duration::from_secs(5));
-                    state
-                        .tokens
-                        .insert(scope.key(), (token.clone(), Instant::now() + ttl));
-                }
-                Ok(Some(format!("Bearer {token}")))
-            }
-        }
+        })
     }
 
     fn credential(&self, registry: &str) -> Result<Option<Credential>, RegistryError> {
