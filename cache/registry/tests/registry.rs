@@ -373,6 +373,11 @@ fn basic_auth_with_htpasswd() {
         )
         .unwrap();
     assert_eq!(report.uploaded, blobs_of(&src, &manifest));
+    let shown = format!("{client:?}");
+    assert!(
+        !shown.contains("s3cret") && shown.contains("<redacted>"),
+        "{shown}"
+    );
 
     // Pull with credentials from a docker config file.
     let conf = tempfile::tempdir().unwrap();
