@@ -14,6 +14,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "STRATA_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
 
+    /// Allow plain HTTP for this registry (`host:port`) when HTTPS fails;
+    /// loopback registries always may. Repeatable.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -32,6 +37,10 @@ pub enum Command {
     Tag(TagArgs),
     /// Make an image from a root filesystem tar (like `docker import`).
     Import(ImportArgs),
+    /// Pull an image from a registry into the store.
+    Pull(PullArgs),
+    /// Push an image from the store to a registry.
+    Push(PushArgs),
     /// Load images from an OCI layout or `docker save` archive (tar or directory).
     Load(LoadArgs),
     /// Store maintenance.
@@ -44,6 +53,22 @@ pub enum Command {
 pub enum StoreCommand {
     /// Verify every blob's digest and report dangling references.
     Check,
+}
+
+/// `strata pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The image (`python:3.12-slim`, `localhost:5000/app@sha256:…`).
+    pub reference: String,
+}
+
+/// `strata push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// An image in the store.
+    pub name: String,
+    /// Where to push it (default: the same name).
+    pub destination: Option<String>,
 }
 
 /// `strata images`.
@@ -185,6 +210,15 @@ pub struct BuildArgs {
     /// Grant an entitlement: `security.insecure` (for `RUN --security=insecure`).
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
+
+    /// Check the registry for newer base images instead of using the store's.
+    #[arg(long)]
+    pub pull: bool,
+
+    /// Push the image to its `-t` names after the build (same as
+    /// `-o type=image,push=true`).
+    #[arg(long)]
+    pub push: bool,
 
     /// Layer compression: `gzip` (default) or `zstd`.
     #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd"])]

@@ -9,6 +9,7 @@ mod cmd {
     pub mod images;
     pub mod load;
     pub mod output;
+    pub mod registry;
     pub mod report;
 }
 
@@ -25,7 +26,9 @@ fn open_store(cli: &cli::Cli) -> Result<Store> {
 fn run(cli: &cli::Cli) -> Result<ExitCode> {
     use cli::Command;
     match &cli.command {
-        Command::Build(args) => cmd::build::run(args, cli.root.clone())?,
+        Command::Build(args) => cmd::build::run(args, cli)?,
+        Command::Pull(args) => cmd::registry::pull_cmd(args, cli, &open_store(cli)?)?,
+        Command::Push(args) => cmd::registry::push_cmd(args, cli, &open_store(cli)?)?,
         Command::Images(args) => cmd::images::images(args, &open_store(cli)?)?,
         Command::Rmi(args) => cmd::images::rmi(args, &open_store(cli)?)?,
         Command::Tag(args) => cmd::images::tag(args, &open_store(cli)?)?,

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use strata_builder::image::{load_image, tag_image, write_image};
+use strata_builder::image::{BaseImages, PullPolicy, tag_image, write_image};
 use strata_builder::progress::{Event, ProgressSink};
 use strata_builder::solve::{SolveOptions, solve};
 use strata_builder::worker::{Worker, WorkerOptions};
@@ -98,12 +98,13 @@ pub fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// Answers the frontend's questions about base images from the store.
-struct StoreResolver<'a>(&'a Store);
+/// Answers the frontend's questions about base images (pulling them when
+/// needed, so ENV and ONBUILD of the base are known).
+struct StoreResolver<'a>(&'a BaseImages);
 
 impl ImageResolver for StoreResolver<'_> {
     fn resolve(&self, reference: &str) -> Option<BaseImageInfo> {
-        let image = load_image(self.0, reference).ok()??;
+        let image = self.0.get(reference).ok()?;
         let config = image.config.config;
         Some(BaseImageInfo {
             env: config
@@ -126,13 +127,13 @@ pub fn plan(
     args: &BuildArgs,
     context: &Path,
     named: &BTreeMap<String, strata_builder::worker::NamedContext>,
-    store: Option<&Store>,
+    images: Option<&BaseImages>,
 ) -> Result<Plan> {
     if !context.is_dir() {
         bail!("build context {} is not a directory", context.display());
     }
     let dockerfile = read_dockerfile(args, context)?;
-    let resolver = store.map(StoreResolver);
+    let resolver = images.map(StoreResolver);
     let opts = LowerOptions {
         file_name: dockerfile.name.clone(),
         build_args: parse_build_args(&args.build_args)?,
@@ -146,7 +147,8 @@ pub fn plan(
 }
 
 /// Runs `strata build`.
-pub fn run(args: &BuildArgs, root: Option<PathBuf>) -> Result<()> {
+pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
+    let root = cli.root.clone();
     buildopts::check_platform(args.platform.as_deref())?;
     let outputs = args
         .outputs
@@ -171,13 +173,26 @@ pub fn run(args: &BuildArgs, root: Option<PathBuf>) -> Result<()> {
     }
     let store = Store::open(strata_store::select_root(root)).context("opening the store")?;
     let named = buildopts::named_contexts(&args.build_contexts, Some(&store))?;
-    let plan = plan(args, &context, &named, Some(&store))?;
     let quiet = args.quiet || args.progress == crate::progress::ProgressMode::Quiet;
-    let progress: Box<dyn ProgressSink> = if quiet {
-        Box::new(crate::progress::Quiet)
+    let progress: Arc<dyn ProgressSink> = if quiet {
+        Arc::new(crate::progress::Quiet)
     } else {
-        crate::progress::sink(args.progress)
+        Arc::from(crate::progress::sink(args.progress))
     };
+    let client = crate::cmd::registry::client(&cli.insecure_registries).ok();
+    let policy = if args.pull {
+        PullPolicy::Always
+    } else {
+        PullPolicy::Missing
+    };
+    let notes = progress.clone();
+    let images = Arc::new(BaseImages::new(
+        store.clone(),
+        client,
+        policy,
+        Box::new(move |line: &str| notes.event(Event::Note(line.to_string()))),
+    ));
+    let plan = plan(args, &context, &named, Some(&images))?;
     print_warnings(&plan, progress.as_ref());
 
     let layer = buildopts::layer_options(&args.compression)?;
@@ -194,6 +209,7 @@ pub fn run(args: &BuildArgs, root: Option<PathBuf>) -> Result<()> {
     ));
     let worker = Worker::new(
         store.clone(),
+        images.clone(),
         context.clone(),
         &plan.ignore_rules,
         executor,
@@ -225,6 +241,14 @@ pub fn run(args: &BuildArgs, root: Option<PathBuf>) -> Result<()> {
     for name in &args.tags {
         progress.event(Event::Note(format!("naming to {name} done")));
     }
+    let mut outputs = outputs;
+    if args.push {
+        outputs.push(output::Output::Image {
+            name: None,
+            push: true,
+        });
+    }
+    let registry_client = || crate::cmd::registry::client(&cli.insecure_registries);
     for out in &outputs {
         output::export(
             out,
@@ -233,6 +257,7 @@ pub fn run(args: &BuildArgs, root: Option<PathBuf>) -> Result<()> {
             &solved.target.layers,
             &args.tags,
             layer.source_date_epoch,
+            &registry_client,
         )?;
         progress.event(Event::Note(format!("exported {}", out.describe())));
     }

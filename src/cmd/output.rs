@@ -32,6 +32,14 @@ pub enum Output {
         /// Directory.
         dest: PathBuf,
     },
+    /// The image in the store under more names, pushed when asked
+    /// (`type=image` / `type=registry`).
+    Image {
+        /// Names, comma-separated (default: the `-t` tags).
+        name: Option<String>,
+        /// Push to the registry.
+        push: bool,
+    },
     /// The root filesystem as a tar (`type=tar`).
     Tar {
         /// File, `-` for stdout.
@@ -47,6 +55,8 @@ impl Output {
             Output::Docker { dest, .. } => format!("docker archive to {dest}"),
             Output::Local { dest } => format!("files to {}", dest.display()),
             Output::Tar { dest } => format!("root filesystem tar to {dest}"),
+            Output::Image { push: true, .. } => "image pushed".to_string(),
+            Output::Image { .. } => "image named in the store".to_string(),
         }
     }
 }
@@ -121,6 +131,7 @@ pub fn export(
     layers: &[LayerRef],
     tags: &[String],
     source_date_epoch: Option<i64>,
+    client: &dyn Fn() -> Result<strata_registry::Client>,
 ) -> Result<()> {
     let blobs = StoreBlobs(store);
     let names = |name: &Option<String>| -> Vec<String> {
@@ -156,6 +167,19 @@ pub fn export(
             w.flush().with_context(|| format!("writing {dest}"))?;
         }
         Output::Local { dest } => write_rootfs(store, layers, dest)?,
+        Output::Image { name, push } => {
+            let names = names(name);
+            strata_builder::image::tag_image(store, image, &names)?;
+            if *push {
+                if names.is_empty() {
+                    bail!("--output type=image,push=true: name the image with name= or -t");
+                }
+                for n in &names {
+                    let name = strata_builder::image::store_name(n);
+                    crate::cmd::registry::push(store, &name, n, client)?;
+                }
+            }
+        }
         Output::Tar { dest } => {
             let mut w = open_output(dest).with_context(|| format!("creating {dest}"))?;
             write_rootfs_tar(store, layers, &mut w, source_date_epoch)?;
@@ -198,11 +222,13 @@ mod tests {
         assert_eq!(parse("-").unwrap(), Output::Tar { dest: "-".into() });
         assert!(parse("type=oci").unwrap_err().to_string().contains("dest="));
         assert!(parse("type=nope,dest=x").is_err());
-        assert!(
-            parse("type=image,name=a,push=true")
-                .unwrap_err()
-                .to_string()
-                .contains("not supported yet")
+        assert_eq!(
+            parse("type=image,name=a,push=true").unwrap(),
+            Output::Image {
+                name: Some("a".into()),
+                push: true
+            }
         );
+        assert!(parse("type=image,compression=zstd").is_err());
     }
 }

@@ -18,6 +18,15 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// `localhost:5000/app` → `localhost:5000/app:latest`); a digest reference
 /// keeps its digest.
 pub fn store_name(reference: &str) -> String {
+    if let Ok(r) = strata_registry::Reference::parse(reference.trim()) {
+        return r.familiar();
+    }
+    lexical_store_name(reference)
+}
+
+/// [`store_name`] for names docker's grammar rejects (upper case, …),
+/// which can still name images in the store.
+fn lexical_store_name(reference: &str) -> String {
     let mut name = reference.trim();
     for prefix in ["docker.io/library/", "index.docker.io/library/"] {
         if let Some(rest) = name.strip_prefix(prefix) {
@@ -126,6 +135,112 @@ pub fn load_image(store: &Store, reference: &str) -> Result<Option<StoredImage>,
         config,
         layers,
     }))
+}
+
+/// When base images are fetched from their registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Only when the store does not have the image (the default).
+    #[default]
+    Missing,
+    /// Check the registry for a newer image once per build (`--pull`).
+    Always,
+    /// Never: the store must have it.
+    Never,
+}
+
+/// Base images for one build: from the store, pulled when the policy says
+/// so. Each reference is resolved once per build, so every stage (and the
+/// frontend, for ENV and ONBUILD) sees the same image.
+pub struct BaseImages {
+    store: Store,
+    client: Option<strata_registry::Client>,
+    policy: PullPolicy,
+    resolved: std::sync::Mutex<std::collections::BTreeMap<String, StoredImage>>,
+    progress: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+impl std::fmt::Debug for BaseImages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BaseImages")
+            .field("store", &self.store.root())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BaseImages {
+    /// Base images from `store`, pulled with `client` (none: never pull).
+    /// `progress` hears one line per pull.
+    pub fn new(
+        store: Store,
+        client: Option<strata_registry::Client>,
+        policy: PullPolicy,
+        progress: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> BaseImages {
+        BaseImages {
+            store,
+            client,
+            policy,
+            resolved: Default::default(),
+            progress,
+        }
+    }
+
+    /// The image a reference names.
+    pub fn get(&self, reference: &str) -> Result<StoredImage, WorkerError> {
+        if let Ok(resolved) = self.resolved.lock()
+            && let Some(image) = resolved.get(reference)
+        {
+            return Ok(image.clone());
+        }
+        let image = self.fetch(reference)?;
+        if let Ok(mut resolved) = self.resolved.lock() {
+            resolved.insert(reference.to_string(), image.clone());
+        }
+        Ok(image)
+    }
+
+    fn fetch(&self, reference: &str) -> Result<StoredImage, WorkerError> {
+        let local = load_image(&self.store, reference)?;
+        let pull = match (self.policy, &local) {
+            (PullPolicy::Never, _) => false,
+            (PullPolicy::Always, _) => true,
+            (PullPolicy::Missing, found) => found.is_none(),
+        };
+        if pull && let Some(client) = &self.client {
+            let parsed = strata_registry::Reference::parse(reference)
+                .map_err(|e| bad(reference, e.to_string()))?;
+            (self.progress)(&format!("pulling {parsed}"));
+            let opts = strata_registry::PullOptions {
+                tag: false,
+                ..Default::default()
+            };
+            match client.pull(&self.store, &parsed, &opts, &strata_registry::no_progress) {
+                Ok(pulled) => {
+                    // The platform's manifest: other platforms of an index
+                    // are not downloaded.
+                    self.store
+                        .set_tag(&store_name(reference), &pulled.manifest)?;
+                }
+                // With --pull, a store copy still builds when the registry
+                // cannot be reached, as docker does.
+                Err(e) if local.is_some() => {
+                    (self.progress)(&format!("could not check {parsed} for updates: {e}"));
+                }
+                Err(e) => {
+                    return Err(WorkerError::Pull {
+                        reference: reference.to_string(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+            if let Some(image) = load_image(&self.store, reference)? {
+                return Ok(image);
+            }
+        }
+        local.ok_or_else(|| WorkerError::ImageNotFound(reference.to_string()))
+    }
 }
 
 /// Writes an image's configuration and manifest into the store (layers must

@@ -54,6 +54,14 @@ pub enum WorkerError {
         "image {0:?} is not in the store (pull it with `strata pull`, or add it with `strata import` or `strata load`)"
     )]
     ImageNotFound(String),
+    /// Pulling an image failed.
+    #[error("pulling {reference}: {message}")]
+    Pull {
+        /// The image.
+        reference: String,
+        /// Why.
+        message: String,
+    },
     /// An image in the store that cannot be used.
     #[error("image {reference}: {reason}")]
     BadImage {

@@ -18,7 +18,7 @@ pub use cache_mounts::CacheMounts;
 pub use error::WorkerError;
 pub use sources::NamedContext;
 
-use crate::image::load_image;
+use crate::image::BaseImages;
 use crate::ops::{OpError, Ops, PreparedRun, SourceDigest, Stages};
 use crate::snapshots::Snapshots;
 use crate::state::{LayerRef, State};
@@ -57,6 +57,7 @@ pub struct Worker {
     layer_opts: WriteOptions,
     opts: WorkerOptions,
     cancel: CancelToken,
+    images: std::sync::Arc<BaseImages>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -73,6 +74,7 @@ impl Worker {
     /// its `.dockerignore` rules, and the executor for RUN.
     pub fn new(
         store: Store,
+        images: std::sync::Arc<BaseImages>,
         context: PathBuf,
         ignore_rules: &[IgnoreRule],
         executor: Box<dyn Executor>,
@@ -93,6 +95,7 @@ impl Worker {
             opts,
             store,
             cancel: CancelToken::new(),
+            images,
         })
     }
 
@@ -123,8 +126,7 @@ impl Worker {
     }
 
     fn base_image(&self, reference: &str) -> Result<State, WorkerError> {
-        let image = load_image(&self.store, reference)?
-            .ok_or_else(|| WorkerError::ImageNotFound(reference.to_string()))?;
+        let image = self.images.get(reference)?;
         Ok(State::from_image(image.config, image.layers))
     }
 }
