@@ -1,0 +1,252 @@
+//! What other tools see of a build: the store as an OCI layout (skopeo,
+//! umoci), `-o type=docker` loaded and run by podman, `-o type=oci`,
+//! `-o type=local`, `-o type=tar`, and a clean `store check`.
+
+mod common;
+
+use common::{Env, Image, dockerfile_context, have_tool, run, run_ok};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+
+const DOCKERFILE: &str = "\
+FROM busybox
+WORKDIR /srv
+COPY greeting.txt ./
+RUN echo built-by-run > /srv/made.txt && ln -s made.txt /srv/link
+CMD [\"cat\", \"/srv/made.txt\", \"/srv/greeting.txt\"]
+";
+
+fn built(env: &Env, extra: &[&str]) -> (PathBuf, common::Build) {
+    let ctx = dockerfile_context(
+        env,
+        "ctx",
+        DOCKERFILE,
+        &[("greeting.txt", "hello from the context\n")],
+    );
+    let mut args = vec!["-t", "app"];
+    args.extend_from_slice(extra);
+    let b = env.build(&ctx, &args).ok();
+    (ctx, b)
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+#[test]
+fn skopeo_reads_the_store_as_an_oci_layout() {
+    if !have_tool("skopeo") {
+        return;
+    }
+    let env = Env::new();
+    let (_, b) = built(&env, &[]);
+    let layout = format!("oci:{}:app:latest", env.root.display());
+    let inspect = json(&run_ok(Command::new("skopeo").args(["inspect", &layout])));
+    assert_eq!(inspect["Digest"], b.manifest_digest());
+    assert_eq!(inspect["Os"], "linux");
+    let image = env.image("app");
+    let layers: Vec<Value> = image.manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["digest"].clone())
+        .collect();
+    assert_eq!(inspect["Layers"], Value::Array(layers));
+    let config = json(&run_ok(
+        Command::new("skopeo").args(["inspect", "--config", &layout]),
+    ));
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["cat", "/srv/made.txt", "/srv/greeting.txt"])
+    );
+    assert_eq!(config["config"]["WorkingDir"], "/srv");
+    // skopeo copy verifies every blob digest on the way.
+    let copy = env.path("copy");
+    run_ok(Command::new("skopeo").args(["copy", &layout, &format!("oci:{}:x", copy.display())]));
+    env.assert_store_clean();
+}
+
+#[test]
+fn umoci_unpacks_the_image_from_the_store() {
+    if !have_tool("umoci") {
+        return;
+    }
+    let env = Env::new();
+    built(&env, &[]);
+    let bundle = env.path("bundle");
+    run_ok(
+        Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:app:latest", env.root.display()))
+            .arg(&bundle),
+    );
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("srv/made.txt")).expect("made.txt"),
+        "built-by-run\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("srv/greeting.txt")).expect("greeting"),
+        "hello from the context\n"
+    );
+    assert_eq!(
+        std::fs::read_link(rootfs.join("srv/link")).expect("link"),
+        PathBuf::from("made.txt")
+    );
+    assert!(rootfs.join("bin/busybox").is_file());
+    let config = json(&std::fs::read_to_string(bundle.join("config.json")).expect("config.json"));
+    assert_eq!(config["process"]["cwd"], "/srv");
+    assert_eq!(
+        config["process"]["args"],
+        serde_json::json!(["cat", "/srv/made.txt", "/srv/greeting.txt"])
+    );
+}
+
+#[test]
+fn podman_loads_and_runs_a_docker_archive() {
+    if !have_tool("podman") {
+        return;
+    }
+    let env = Env::new();
+    let archive = env.path("app-docker.tar");
+    let dest = format!("type=docker,dest={}", archive.display());
+    built(&env, &["-o", &dest]);
+    let conf = env.path("containers.conf");
+    common::write(
+        &conf,
+        "[containers]\ndefault_ulimits = []\n[engine]\nruntime = \"runc\"\n",
+    );
+    // podman refuses a runroot longer than 50 characters.
+    let runroot = tempfile::Builder::new()
+        .prefix("strata-pm-")
+        .tempdir_in("/tmp")
+        .expect("runroot");
+    let podman = || {
+        let mut cmd = Command::new("podman");
+        cmd.env("CONTAINERS_CONF", &conf)
+            .arg("--root")
+            .arg(env.path("podman/root"))
+            .arg("--runroot")
+            .arg(runroot.path())
+            .args(["--storage-driver", "vfs"]);
+        cmd
+    };
+    let loaded = run_ok(podman().arg("load").arg("-i").arg(&archive));
+    assert!(loaded.contains("app:latest"), "{loaded}");
+    let out = run_ok(podman().args(["run", "--rm", "--network=host", "app:latest"]));
+    assert_eq!(out, "built-by-run\nhello from the context\n");
+    let out = run_ok(podman().args(["run", "--rm", "--network=host", "app:latest", "pwd"]));
+    assert_eq!(out, "/srv\n");
+    let _ = run(podman().args(["rmi", "-a", "-f"]));
+}
+
+#[test]
+fn oci_archive_output_is_read_by_skopeo() {
+    if !have_tool("skopeo") {
+        return;
+    }
+    let env = Env::new();
+    let archive = env.path("app-oci.tar");
+    let dir = env.path("app-oci-dir");
+    let (_, b) = built(
+        &env,
+        &[
+            "-o",
+            &format!("type=oci,dest={}", archive.display()),
+            "-o",
+            &format!("type=oci,dest={},tar=false", dir.display()),
+        ],
+    );
+    let inspect =
+        json(&run_ok(Command::new("skopeo").args([
+            "inspect",
+            &format!("oci-archive:{}", archive.display()),
+        ])));
+    assert_eq!(inspect["Digest"], b.manifest_digest());
+    // The directory form is a layout with the same image.
+    // As BuildKit: the tag is the ref.name, the full name another annotation.
+    let from_dir = Image::load(&dir, "latest");
+    assert_eq!(from_dir.manifest_digest, b.manifest_digest());
+    assert_eq!(from_dir.file("/srv/made.txt").text(), "built-by-run\n");
+    let inspect = json(&run_ok(
+        Command::new("skopeo").args(["inspect", &format!("oci:{}:latest", dir.display())]),
+    ));
+    assert_eq!(inspect["Digest"], b.manifest_digest());
+}
+
+#[test]
+fn local_and_tar_outputs_hold_the_root_filesystem() {
+    let env = Env::new();
+    let local = env.path("rootfs");
+    let tar = env.path("rootfs.tar");
+    built(
+        &env,
+        &[
+            "-o",
+            &format!("type=local,dest={}", local.display()),
+            "-o",
+            &format!("type=tar,dest={}", tar.display()),
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(local.join("srv/made.txt")).expect("made"),
+        "built-by-run\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(local.join("srv/greeting.txt")).expect("greeting"),
+        "hello from the context\n"
+    );
+    assert_eq!(
+        std::fs::read_link(local.join("srv/link")).expect("link"),
+        PathBuf::from("made.txt")
+    );
+    assert!(local.join("bin/busybox").is_file());
+    let listing = run_ok(Command::new("tar").arg("-tf").arg(&tar));
+    let names: Vec<&str> = listing
+        .lines()
+        .map(|l| l.trim_start_matches("./"))
+        .collect();
+    assert!(names.contains(&"srv/made.txt"), "{listing}");
+    assert!(names.contains(&"bin/busybox"), "{listing}");
+    let made = run_ok(
+        Command::new("tar")
+            .arg("-xOf")
+            .arg(&tar)
+            .arg("srv/made.txt"),
+    );
+    assert_eq!(made, "built-by-run\n");
+}
+
+#[test]
+fn store_check_is_clean_after_builds_and_outputs() {
+    let env = Env::new();
+    let (ctx, _) = built(
+        &env,
+        &[
+            "-o",
+            &format!("type=local,dest={}", env.path("out").display()),
+        ],
+    );
+    common::write(&ctx.join("greeting.txt"), "changed\n");
+    env.build(&ctx, &["-t", "app"]).ok();
+    env.build(&ctx, &["-t", "other", "--no-cache"]).ok();
+    let out = run(env.strata().args(["store", "check"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A corrupted blob is found.
+    let image = env.image("app");
+    let layer = image.layer_paths.last().expect("a layer").clone();
+    let mut bytes = std::fs::read(&layer).expect("layer");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&layer, bytes).expect("corrupt");
+    let out = run(env.strata().args(["store", "check"]));
+    assert!(
+        !out.status.success(),
+        "store check should find the corrupted blob"
+    );
+}
