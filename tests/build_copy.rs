@@ -1,0 +1,295 @@
+//! COPY and ADD as Docker does them, checked in the built image's layers.
+
+mod common;
+
+use common::{Env, build_image, chmod, dockerfile_context, run_ok};
+use std::process::Command;
+
+const FILES: &[(&str, &str)] = &[
+    ("a.txt", "A\n"),
+    ("b.txt", "B\n"),
+    ("c.md", "C\n"),
+    ("src/x.py", "x\n"),
+    ("src/sub/y.py", "y\n"),
+];
+
+#[test]
+fn copy_destination_rules() {
+    let env = Env::new();
+    let image = build_image(
+        &env,
+        "FROM busybox
+COPY a.txt /dir-slash/
+COPY a.txt /no-slash
+COPY a.txt b.txt /multi/
+COPY *.txt /wild/
+COPY src /content
+COPY a.txt src /mixed/
+COPY a.txt /etc
+RUN mkdir /existing
+COPY a.txt /existing
+COPY src/sub/ /deep/er/
+WORKDIR /w
+COPY a.txt rel/
+COPY b.txt .
+COPY c.md renamed.md
+",
+        FILES,
+        "dest",
+    );
+    let files = image.files();
+    let text = |p: &str| {
+        let e = files.get(p).unwrap_or_else(|| {
+            panic!(
+                "{p} missing; have {:?}",
+                files
+                    .keys()
+                    .filter(|k| !k.starts_with("bin/") && !k.starts_with("lib"))
+                    .collect::<Vec<_>>()
+            )
+        });
+        assert_eq!(e.kind, 'f', "{p} is a file");
+        e.text()
+    };
+    let is_dir = |p: &str| files.get(p).is_some_and(|e| e.kind == 'd');
+    // A trailing slash makes a directory.
+    assert!(is_dir("dir-slash"));
+    assert_eq!(text("dir-slash/a.txt"), "A\n");
+    // No slash and nothing there: the file gets that name.
+    assert_eq!(text("no-slash"), "A\n");
+    // Several sources go into the directory.
+    assert_eq!(text("multi/a.txt"), "A\n");
+    assert_eq!(text("multi/b.txt"), "B\n");
+    // A wildcard selects only what matches.
+    assert_eq!(text("wild/a.txt"), "A\n");
+    assert_eq!(text("wild/b.txt"), "B\n");
+    assert!(!files.contains_key("wild/c.md"));
+    // A directory source copies its content, not itself.
+    assert_eq!(text("content/x.py"), "x\n");
+    assert_eq!(text("content/sub/y.py"), "y\n");
+    assert!(!files.contains_key("content/src"));
+    assert_eq!(text("mixed/a.txt"), "A\n");
+    assert_eq!(text("mixed/x.py"), "x\n");
+    assert_eq!(text("mixed/sub/y.py"), "y\n");
+    // An existing directory receives the file.
+    assert_eq!(text("etc/a.txt"), "A\n");
+    assert!(files.contains_key("etc/passwd"), "the base's /etc is kept");
+    assert_eq!(text("existing/a.txt"), "A\n");
+    // Missing parents are created.
+    assert_eq!(text("deep/er/y.py"), "y\n");
+    assert_eq!(files["deep"].mode & 0o7777, 0o755);
+    // Relative destinations are under WORKDIR.
+    assert_eq!(text("w/rel/a.txt"), "A\n");
+    assert_eq!(text("w/b.txt"), "B\n");
+    assert_eq!(text("w/renamed.md"), "C\n");
+}
+
+#[test]
+fn copy_of_several_sources_needs_a_directory_destination() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox\nCOPY a.txt b.txt /notdir\n",
+        FILES,
+    );
+    let b = env.build(&ctx, &[]).failed();
+    assert!(b.stderr.contains("/notdir"), "{}", b.stderr);
+    assert!(
+        b.stderr.contains("must be a directory") || b.stderr.contains("end with a /"),
+        "{}",
+        b.stderr
+    );
+}
+
+#[test]
+fn copy_chown_by_id_and_by_name_and_chmod() {
+    let env = Env::new();
+    let ctx = dockerfile_context(&env, "ctx", "", FILES);
+    chmod(&ctx.join("b.txt"), 0o750);
+    // Host ownership never reaches the image without --chown.
+    std::os::unix::fs::chown(ctx.join("c.md"), Some(4321), Some(4321)).expect("chown");
+    common::write(
+        &ctx.join("Dockerfile"),
+        "FROM busybox
+COPY --chown=1000:1000 a.txt /o/num
+COPY --chown=app:users a.txt /o/names
+COPY --chown=app a.txt /o/user-only
+COPY --chown=nobody:0 a.txt /o/mixed
+COPY --chmod=0751 a.txt /o/mode
+COPY --chown=1000:1000 --chmod=600 a.txt /o/both
+COPY --chown=1000:1000 src /o/tree/
+COPY b.txt c.md /o/plain/
+",
+    );
+    env.build(&ctx, &["-t", "own"]).ok();
+    let files = env.image("own").files();
+    let ids = |p: &str| {
+        let e = &files[p];
+        (e.uid, e.gid, e.mode & 0o7777)
+    };
+    assert_eq!(ids("o/num"), (1000, 1000, 0o644));
+    assert_eq!(ids("o/names"), (1000, 100, 0o644));
+    assert_eq!(ids("o/user-only"), (1000, 1000, 0o644));
+    assert_eq!(ids("o/mixed"), (65534, 0, 0o644));
+    assert_eq!(ids("o/mode"), (0, 0, 0o751));
+    assert_eq!(ids("o/both"), (1000, 1000, 0o600));
+    assert_eq!(ids("o/tree/x.py"), (1000, 1000, 0o644));
+    assert_eq!(ids("o/tree/sub"), (1000, 1000, 0o755));
+    assert_eq!(ids("o/tree/sub/y.py"), (1000, 1000, 0o644));
+    // Without flags: the context's mode bits, root's ownership.
+    assert_eq!(ids("o/plain/b.txt"), (0, 0, 0o750));
+    assert_eq!(ids("o/plain/c.md"), (0, 0, 0o644));
+}
+
+#[test]
+fn copy_chown_of_an_unknown_user_fails_clearly() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox\nCOPY --chown=nosuchuser a.txt /x\n",
+        FILES,
+    );
+    let b = env.build(&ctx, &[]).failed();
+    assert!(b.stderr.contains("nosuchuser"), "{}", b.stderr);
+}
+
+#[test]
+fn dockerignore_with_exceptions() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox\nCOPY . /ctx/\n",
+        &[
+            (
+                ".dockerignore",
+                "*.log\n!keep.log\nbuild/\nsecret*\n**/*.tmp\ndocs\n!docs/README.md\n",
+            ),
+            ("app.py", "app\n"),
+            ("debug.log", "noise\n"),
+            ("keep.log", "kept\n"),
+            ("build/out.bin", "bin\n"),
+            ("secret.key", "k\n"),
+            ("sub/deep/x.tmp", "t\n"),
+            ("sub/deep/x.py", "p\n"),
+            ("docs/README.md", "readme\n"),
+            ("docs/other.md", "other\n"),
+        ],
+    );
+    env.build(&ctx, &["-t", "ign"]).ok();
+    let files = env.image("ign").files();
+    let copied: Vec<&str> = files
+        .keys()
+        .filter_map(|k| k.strip_prefix("ctx/"))
+        .collect();
+    assert_eq!(
+        copied,
+        [
+            ".dockerignore",
+            "Dockerfile",
+            "app.py",
+            "docs",
+            "docs/README.md",
+            "keep.log",
+            "sub",
+            "sub/deep",
+            "sub/deep/x.py",
+        ]
+    );
+
+    // An ignored file does not invalidate the cache when it changes.
+    common::write(&ctx.join("debug.log"), "more noise\n");
+    let again = env.build(&ctx, &["-t", "ign"]).ok();
+    assert_eq!(again.ran(), Vec::<String>::new());
+    // A COPY naming an ignored file fails like BuildKit.
+    common::write(&ctx.join("Dockerfile"), "FROM busybox\nCOPY secret.key /\n");
+    let b = env.build(&ctx, &[]).failed();
+    assert!(b.stderr.contains("secret.key"), "{}", b.stderr);
+}
+
+#[test]
+fn add_extracts_a_local_tar_gz_and_copy_does_not() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox
+ADD pkg.tar.gz /opt/
+ADD plain.txt /opt/plain.txt
+COPY pkg.tar.gz /copied/
+",
+        &[
+            ("plain.txt", "plain\n"),
+            ("tree/pkg/bin/tool", "#!/bin/sh\necho tool\n"),
+        ],
+    );
+    chmod(&ctx.join("tree/pkg/bin/tool"), 0o755);
+    run_ok(
+        Command::new("tar")
+            .args(["-czf", "pkg.tar.gz", "-C", "tree", "pkg"])
+            .current_dir(&ctx),
+    );
+    std::fs::remove_dir_all(ctx.join("tree")).expect("rm tree");
+    env.build(&ctx, &["-t", "add"]).ok();
+    let files = env.image("add").files();
+    let tool = &files["opt/pkg/bin/tool"];
+    assert_eq!(tool.text(), "#!/bin/sh\necho tool\n");
+    assert_eq!(tool.mode & 0o777, 0o755);
+    assert_eq!(files["opt/plain.txt"].text(), "plain\n");
+    assert!(!files.contains_key("opt/pkg.tar.gz"));
+    let copied = &files["copied/pkg.tar.gz"];
+    assert_eq!(copied.kind, 'f');
+    assert!(
+        copied.data.starts_with(&[0x1f, 0x8b]),
+        "COPY keeps the archive as is"
+    );
+}
+
+#[test]
+fn copy_heredocs_expand_unless_quoted() {
+    let env = Env::new();
+    let image = build_image(
+        &env,
+        "FROM busybox
+ENV NAME=world
+COPY <<EOF /etc/motd
+hello $NAME
+EOF
+COPY <<\"EOF\" /etc/raw
+hello $NAME
+EOF
+COPY --chmod=0755 <<EOF /usr/local/bin/greet
+#!/bin/sh
+echo greet
+EOF
+",
+        &[],
+        "heredoc",
+    );
+    assert_eq!(image.file("/etc/motd").text(), "hello world\n");
+    assert_eq!(image.file("/etc/raw").text(), "hello $NAME\n");
+    let greet = image.file("/usr/local/bin/greet");
+    assert_eq!(greet.mode & 0o777, 0o755);
+    assert_eq!(greet.text(), "#!/bin/sh\necho greet\n");
+}
+
+#[test]
+fn symlinks_in_the_context_are_copied_as_symlinks() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox\nCOPY . /app/\n",
+        &[("real.txt", "real\n")],
+    );
+    std::os::unix::fs::symlink("real.txt", ctx.join("link.txt")).expect("symlink");
+    std::os::unix::fs::symlink("/etc/passwd", ctx.join("abs")).expect("symlink");
+    env.build(&ctx, &["-t", "links"]).ok();
+    let files = env.image("links").files();
+    assert_eq!(files["app/link.txt"].kind, 'l');
+    assert_eq!(files["app/link.txt"].link.as_deref(), Some("real.txt"));
+    assert_eq!(files["app/abs"].kind, 'l');
+    assert_eq!(files["app/abs"].link.as_deref(), Some("/etc/passwd"));
+}
