@@ -1,0 +1,231 @@
+//! RUN as Docker does it: WORKDIR, ENV and ARG, USER, SHELL, heredocs and
+//! network modes, checked in the files the commands wrote into the image.
+
+mod common;
+
+use common::{Env, build_image, dockerfile_context};
+
+#[test]
+fn workdir_env_arg_user_and_shell_reach_run() {
+    let env = Env::new();
+    let image = build_image(
+        &env,
+        "FROM busybox
+ARG VERSION=1.0
+ENV GREETING=hi
+WORKDIR /a
+WORKDIR b
+RUN pwd > /pwd.txt && echo \"$GREETING $VERSION\" > /envarg.txt
+RUN echo 'svc:x:1500:1600:svc:/home/svc:/bin/sh' >> /etc/passwd && echo 'svcgrp:x:1600:' >> /etc/group
+USER svc
+RUN id -u > /tmp/uid && id -g > /tmp/gid && echo $HOME > /tmp/home
+WORKDIR /owned
+USER root
+RUN printf '#!/bin/sh\\necho \"custom:$*\" > /shell.out\\n' > /myshell && chmod +x /myshell
+SHELL [\"/myshell\", \"-c\"]
+RUN hello world
+",
+        &[],
+        "run",
+    );
+    assert_eq!(image.file("/pwd.txt").text(), "/a/b\n");
+    assert_eq!(image.file("/envarg.txt").text(), "hi 1.0\n");
+    assert_eq!(image.file("/tmp/uid").text(), "1500\n");
+    assert_eq!(image.file("/tmp/gid").text(), "1600\n");
+    // WORKDIR makes a missing directory, owned by the user in effect.
+    let owned = image.file("/owned");
+    assert_eq!((owned.kind, owned.uid, owned.gid), ('d', 1500, 1600));
+    assert_eq!(image.file("/a/b").kind, 'd');
+    // SHELL wraps later shell-form commands.
+    assert_eq!(image.file("/shell.out").text(), "custom:-c hello world\n");
+    let config = image.runtime_config();
+    let env_list: Vec<&str> = config["Env"]
+        .as_array()
+        .expect("Env")
+        .iter()
+        .map(|v| v.as_str().expect("string"))
+        .collect();
+    assert!(env_list.contains(&"GREETING=hi"), "{env_list:?}");
+    assert!(
+        !env_list.iter().any(|e| e.starts_with("VERSION=")),
+        "an ARG is not in the image's Env: {env_list:?}"
+    );
+    assert_eq!(config["WorkingDir"], "/owned");
+    assert_eq!(config["Shell"], serde_json::json!(["/myshell", "-c"]));
+}
+
+#[test]
+fn build_args_change_only_the_steps_that_see_them() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "ARG BASE=busybox
+FROM ${BASE}
+RUN echo before > /before
+ARG VERSION=1.0
+RUN echo \"v=$VERSION\" > /version
+RUN echo after > /after
+",
+        &[],
+    );
+    let first = env.build(&ctx, &["-t", "args"]).ok();
+    assert_eq!(first.ran().len(), 3);
+    assert_eq!(env.image("args").file("/version").text(), "v=1.0\n");
+    let second = env
+        .build(&ctx, &["-t", "args", "--build-arg", "VERSION=2.0"])
+        .ok();
+    assert_eq!(
+        second.cached(),
+        vec!["RUN echo before > /before".to_string()]
+    );
+    assert_eq!(
+        second.ran(),
+        vec![
+            "RUN echo \"v=$VERSION\" > /version".to_string(),
+            "RUN echo after > /after".to_string()
+        ]
+    );
+    assert!(
+        second.reason("RUN echo \"v=").contains("VERSION"),
+        "{:?}",
+        second.reason("RUN echo \"v=")
+    );
+    assert_eq!(env.image("args").file("/version").text(), "v=2.0\n");
+    // An unused build arg changes nothing.
+    let third = env
+        .build(
+            &ctx,
+            &[
+                "-t",
+                "args",
+                "--build-arg",
+                "VERSION=2.0",
+                "--build-arg",
+                "UNUSED=1",
+            ],
+        )
+        .ok();
+    assert_eq!(third.ran(), Vec::<String>::new());
+}
+
+#[test]
+fn heredoc_run_runs_as_a_script() {
+    let env = Env::new();
+    let image = build_image(
+        &env,
+        "FROM busybox
+ENV WHO=heredoc
+RUN <<EOF
+echo \"line1 $WHO\" > /heredoc.txt
+echo line2 >> /heredoc.txt
+EOF
+RUN <<EOF
+#!/bin/sh -e
+echo shebang > /shebang.txt
+EOF
+RUN cat <<EOF > /cat.txt
+from cat
+EOF
+",
+        &[],
+        "hd",
+    );
+    assert_eq!(image.file("/heredoc.txt").text(), "line1 heredoc\nline2\n");
+    assert_eq!(image.file("/shebang.txt").text(), "shebang\n");
+    assert_eq!(image.file("/cat.txt").text(), "from cat\n");
+}
+
+fn interfaces(netdev: &str) -> Vec<String> {
+    let mut names: Vec<String> = netdev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(|n| n.trim().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn network_none_leaves_only_loopback() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox
+RUN --network=none cat /proc/net/dev > /none.txt
+RUN cat /proc/net/dev > /default.txt
+",
+        &[],
+    );
+    env.build(&ctx, &["-t", "net"]).ok();
+    let image = env.image("net");
+    assert_eq!(interfaces(&image.file("/none.txt").text()), ["lo"]);
+    // The default is the host's network, as BuildKit's.
+    let host = std::fs::read_to_string("/proc/net/dev").expect("host netdev");
+    assert_eq!(
+        interfaces(&image.file("/default.txt").text()),
+        interfaces(&host)
+    );
+}
+
+#[test]
+fn network_none_flag_does_not_reuse_host_network_results() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox\nRUN --network=none cat /proc/net/dev > /none.txt\nRUN cat /proc/net/dev > /default.txt\n",
+        &[],
+    );
+    let host = env.build(&ctx, &["-t", "net"]).ok();
+    assert_eq!(host.ran().len(), 2);
+    // `strata build --network=none` applies to every RUN, so a step built
+    // with the host's network must not be reused.
+    let b = env.build(&ctx, &["-t", "net2", "--network=none"]).ok();
+    assert_eq!(
+        b.cached(),
+        vec!["RUN --network=none cat /proc/net/dev > /none.txt".to_string()]
+    );
+    assert_eq!(
+        b.ran(),
+        vec!["RUN cat /proc/net/dev > /default.txt".to_string()]
+    );
+    assert_eq!(
+        interfaces(&env.image("net2").file("/default.txt").text()),
+        ["lo"],
+        "{}",
+        b.stderr
+    );
+}
+
+#[test]
+fn run_does_not_leave_hosts_resolv_conf_or_mount_points_in_the_layer() {
+    let env = Env::new();
+    let image = build_image(
+        &env,
+        "FROM busybox
+RUN test -s /etc/resolv.conf && test -e /etc/hosts && test -e /dev/null && hostname > /tmp/hostname && touch /marker
+",
+        &[],
+        "clean",
+    );
+    let last = image.layer_tars().pop().expect("a layer");
+    let mut archive = tar::Archive::new(&last[..]);
+    let mut names: Vec<String> = archive
+        .entries()
+        .expect("entries")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["marker", "tmp", "tmp/hostname"]);
+}
