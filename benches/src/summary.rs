@@ -5,6 +5,12 @@
 //! Benchmark harnesses keep their statistics to themselves, so each
 //! benchmark body wraps its work in [`timed`]; [`report`] then prints
 //! medians as rates and shares.
+//!
+//! On a machine shared with other work, a limit measured a minute apart
+//! from its figure may have seen a different load. The benchmarks
+//! therefore measure the limit right before each sample of the figure, so
+//! the i-th samples of both form a pair, and a share is the median of the
+//! per-pair ratios.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -49,19 +55,41 @@ pub fn record(name: &'static str, units: u64, elapsed: Duration) {
         .push(rate);
 }
 
-/// The median rate (units per second) recorded under `name`.
-pub fn median_rate(name: &str) -> Option<f64> {
-    let mut rates = SAMPLES
+/// The rates recorded under `name`, in the order they were recorded.
+pub fn rates(name: &str) -> Vec<f64> {
+    SAMPLES
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .get(name)?
-        .clone();
-    rates.sort_by(f64::total_cmp);
-    let n = rates.len();
+        .get(name)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The median of `values` (`None` when empty).
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
     match n {
         0 => None,
-        _ if n % 2 == 1 => Some(rates[n / 2]),
-        _ => Some((rates[n / 2 - 1] + rates[n / 2]) / 2.0),
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+/// The median rate (units per second) recorded under `name`.
+pub fn median_rate(name: &str) -> Option<f64> {
+    median(rates(name))
+}
+
+/// `figure / limit`: the median of the per-sample ratios when both have
+/// the same number of samples (measured in pairs), else the ratio of the
+/// medians.
+pub fn share(figure: &str, limit: &str) -> Option<f64> {
+    let (f, l) = (rates(figure), rates(limit));
+    if f.len() == l.len() {
+        median(f.iter().zip(&l).map(|(f, l)| f / l).collect())
+    } else {
+        Some(median(f)? / median(l)?)
     }
 }
 
@@ -104,16 +132,19 @@ pub struct Share {
 /// The table of `rows` whose figure and limit were both measured (rows
 /// left out by a filter are skipped).
 pub fn report(rows: &[Share]) -> String {
-    let mut out = String::from(
-        "\nstrata vs the machine's limit, both measured in this run (median of samples):\n",
-    );
+    let mut out =
+        String::from("\nstrata vs the machine's limit, measured in pairs in this run (medians):\n");
     let _ = writeln!(
         out,
         "  {:<40} {:>16}   {:<40} {:>16} {:>6}",
         "strata", "rate", "limit", "rate", "share"
     );
     for row in rows {
-        let (Some(fig), Some(lim)) = (median_rate(row.figure), median_rate(row.limit)) else {
+        let (Some(fig), Some(lim), Some(share)) = (
+            median_rate(row.figure),
+            median_rate(row.limit),
+            share(row.figure, row.limit),
+        ) else {
             continue;
         };
         let _ = writeln!(
@@ -123,7 +154,7 @@ pub fn report(rows: &[Share]) -> String {
             row.unit.show(fig),
             row.limit_what,
             row.unit.show(lim),
-            100.0 * fig / lim
+            100.0 * share
         );
     }
     out
@@ -162,6 +193,18 @@ mod tests {
         assert!(table.contains("400 MB/s"), "{table}");
         assert!(table.contains("50%"), "{table}");
         assert!(!table.contains("skipped"), "{table}");
+        // Paired samples: the share is the median ratio, not the ratio of medians.
+        for (f, l) in [(10, 20), (30, 30), (50, 200)] {
+            record("t/pf", f, Duration::from_secs(1));
+            record("t/pl", l, Duration::from_secs(1));
+        }
+        assert_eq!(share("t/pf", "t/pl"), Some(0.5));
+        assert_eq!(
+            median_rate("t/pf").unwrap() / median_rate("t/pl").unwrap(),
+            1.0
+        );
+        record("t/pf", 40, Duration::from_secs(1));
+        assert_eq!(share("t/pf", "t/pl"), Some(35.0 / 30.0));
         note("first".into());
         note("second".into());
         assert!(notes().ends_with("first\nsecond\n"));

@@ -29,19 +29,31 @@ fn hash_all(root: &Path, hasher: &mut ContentHasher) -> (SelectionDigest, usize)
 }
 
 /// Cold: no stat cache, every file read and hashed (the page cache is
-/// warm: a cold page cache would measure the disk, not strata).
+/// warm: a cold page cache would measure the disk, not strata). Before
+/// each sample, untimed by divan: the limits, SHA-256 of the tree's tar in
+/// memory on all cores and reading every file on one thread.
 #[divan::bench(sample_count = 3, sample_size = 1)]
 fn cold(b: Bencher) {
     let tree = fixture::tree();
-    b.counter(BytesCount::new(tree.file_bytes)).bench(|| {
-        timed("context/cold", tree.file_bytes, || {
-            let mut hasher = ContentHasher::new(StatCache::in_memory());
-            let (digest, _) = hash_all(&tree.root, &mut hasher);
-            assert_eq!(hasher.files_read(), tree.files);
-            assert_eq!(hasher.bytes_read(), tree.file_bytes);
-            digest
+    let tar = fixture::tar();
+    b.counter(BytesCount::new(tree.file_bytes))
+        .with_inputs(|| {
+            timed("context/limit_sha256_all_cores", tar.len() as u64, || {
+                limits::sha256_parallel(tar, limits::cores()).unwrap()
+            });
+            timed("context/limit_read_files", tree.file_bytes, || {
+                assert_eq!(limits::read_tree(&tree.root).unwrap(), tree.file_bytes)
+            });
         })
-    });
+        .bench_local_values(|()| {
+            timed("context/cold", tree.file_bytes, || {
+                let mut hasher = ContentHasher::new(StatCache::in_memory());
+                let (digest, _) = hash_all(&tree.root, &mut hasher);
+                assert_eq!(hasher.files_read(), tree.files);
+                assert_eq!(hasher.bytes_read(), tree.file_bytes);
+                digest
+            })
+        });
 }
 
 /// The stat cache directory, emptied and filled by one cold pass.
@@ -63,70 +75,30 @@ fn stat_cache_dir() -> &'static Path {
 }
 
 /// Warm: a no-op rebuild. The stat cache is loaded from disk, the context
-/// walked and every file vouched for by its stat; nothing is read.
+/// walked and every file vouched for by its stat; nothing is read. Before
+/// each sample, untimed: the limit, an `lstat` of every entry on one
+/// thread.
 #[divan::bench(sample_count = 10, sample_size = 1)]
 fn warm(b: Bencher) {
     let tree = fixture::tree();
     let dir = stat_cache_dir();
     // The selection holds the root and every entry below it.
     let entries = tree.entries();
-    b.counter(ItemsCount::new(entries)).bench(|| {
-        timed("context/warm", entries, || {
-            let mut hasher = ContentHasher::new(StatCache::open(dir).unwrap());
-            let (digest, selected) = hash_all(&tree.root, &mut hasher);
-            assert_eq!(hasher.bytes_read(), 0);
-            assert_eq!(selected as u64, entries);
-            digest
+    b.counter(ItemsCount::new(entries))
+        .with_inputs(|| {
+            timed("context/limit_lstat_walk", entries, || {
+                let n = limits::lstat_walk(&tree.root).unwrap();
+                // The walk does not count the root itself.
+                assert_eq!(n.files + n.symlinks + n.dirs + 1, entries);
+            })
         })
-    });
-}
-
-/// Limit for cold hashing: SHA-256 of the tree's tar, in memory, cut in
-/// one part per core.
-#[divan::bench(sample_count = 3, sample_size = 1)]
-fn limit_sha256_all_cores(b: Bencher) {
-    let tar = fixture::tar();
-    b.counter(BytesCount::of_slice(tar)).bench(|| {
-        timed("context/limit_sha256_all_cores", tar.len() as u64, || {
-            limits::sha256_parallel(tar, limits::cores()).unwrap()
-        })
-    });
-}
-
-/// SHA-256 of the tree's tar on one core (the rate of one stream, as for
-/// a layer's diffID).
-#[divan::bench(sample_count = 3, sample_size = 1)]
-fn limit_sha256_one_core(b: Bencher) {
-    let tar = fixture::tar();
-    b.counter(BytesCount::of_slice(tar)).bench(|| {
-        timed("context/limit_sha256_one_core", tar.len() as u64, || {
-            limits::sha256(tar)
-        })
-    });
-}
-
-/// Limit for warm hashing: `lstat` of every entry, one thread.
-#[divan::bench(sample_count = 10, sample_size = 1)]
-fn limit_lstat_walk(b: Bencher) {
-    let tree = fixture::tree();
-    let entries = tree.entries();
-    b.counter(ItemsCount::new(entries)).bench(|| {
-        timed("context/limit_lstat_walk", entries, || {
-            let n = limits::lstat_walk(&tree.root).unwrap();
-            // The walk does not count the root itself.
-            assert_eq!(n.files + n.symlinks + n.dirs + 1, entries);
-            n
-        })
-    });
-}
-
-/// Reading every file's bytes on one thread (page cache), for scale.
-#[divan::bench(sample_count = 3, sample_size = 1)]
-fn limit_read_files(b: Bencher) {
-    let tree = fixture::tree();
-    b.counter(BytesCount::new(tree.file_bytes)).bench(|| {
-        timed("context/limit_read_files", tree.file_bytes, || {
-            assert_eq!(limits::read_tree(&tree.root).unwrap(), tree.file_bytes)
-        })
-    });
+        .bench_local_values(|()| {
+            timed("context/warm", entries, || {
+                let mut hasher = ContentHasher::new(StatCache::open(dir).unwrap());
+                let (digest, selected) = hash_all(&tree.root, &mut hasher);
+                assert_eq!(hasher.bytes_read(), 0);
+                assert_eq!(selected as u64, entries);
+                digest
+            })
+        });
 }
