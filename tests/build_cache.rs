@@ -1,6 +1,8 @@
 //! The cache across rebuilds of a Django-style project: what reruns after
 //! each kind of edit, and what the metadata says about it.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Build, Env, dockerfile_context, write};

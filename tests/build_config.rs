@@ -1,6 +1,8 @@
 //! The image configuration: CMD, ENTRYPOINT, EXPOSE, LABEL, HEALTHCHECK,
 //! VOLUME, STOPSIGNAL, USER, history and diffIDs, read from the config blob.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Env, build_image};

@@ -1,5 +1,7 @@
 //! COPY and ADD as Docker does them, checked in the built image's layers.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Env, build_image, chmod, dockerfile_context, run_ok};

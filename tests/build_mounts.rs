@@ -1,6 +1,8 @@
 //! RUN --mount: cache (kept across builds), secret (never in a layer),
 //! bind (from the context and from a stage), tmpfs.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Env, dockerfile_context, write};

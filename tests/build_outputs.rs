@@ -2,6 +2,8 @@
 //! umoci), `-o type=docker` loaded and run by podman, `-o type=oci`,
 //! `-o type=local`, `-o type=tar`, and a clean `store check`.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Env, Image, dockerfile_context, have_tool, run, run_ok};

@@ -1,6 +1,8 @@
 //! RUN as Docker does it: WORKDIR, ENV and ARG, USER, SHELL, heredocs and
 //! network modes, checked in the files the commands wrote into the image.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Env, build_image, dockerfile_context};

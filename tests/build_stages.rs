@@ -1,6 +1,8 @@
 //! Multi-stage builds: COPY --from, --target, unused stages not built,
 //! and a rebuilt stage with the same output letting later steps hit.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Env, dockerfile_context, write};

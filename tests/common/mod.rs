@@ -9,6 +9,7 @@
 //! manifest, config, gzip tar layers), not through strata's own code, so the
 //! tests check what other tools would see.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code, missing_docs)]
 
 use serde_json::Value;
