@@ -1,0 +1,288 @@
+//! Failures: a failing RUN, Dockerfile syntax errors, unsupported features,
+//! and interrupted builds (SIGINT, SIGKILL) that leave the store usable.
+
+mod common;
+
+use common::{Env, dockerfile_context, mounts_under, write};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_failing_run_names_the_step_the_command_and_the_exit_code() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox\nRUN echo fine > /fine\nRUN echo out-line && echo err-line >&2 && exit 3\nRUN echo never\n",
+        &[],
+    );
+    let b = env.build(&ctx, &["-t", "fail"]).failed();
+    assert_eq!(b.code, Some(1));
+    let last = b.stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: "), "{last}");
+    assert!(last.contains("[stage-0 3/4]"), "names the step: {last}");
+    assert!(last.contains("line 3"), "names the line: {last}");
+    assert!(
+        last.contains("/bin/sh -c echo out-line && echo err-line >&2 && exit 3"),
+        "names the command: {last}"
+    );
+    assert!(last.contains("exit code: 3"), "{last}");
+    // The command's output is shown, stdout and stderr.
+    assert!(b.stderr.contains("out-line"), "{}", b.stderr);
+    assert!(b.stderr.contains("err-line"), "{}", b.stderr);
+    assert!(!b.stderr.contains("never\n"), "later steps do not run");
+    // No image is tagged, and the step that succeeded is kept.
+    let out = common::run_ok(env.strata().args(["images", "--json"]));
+    assert!(!out.contains("fail"), "{out}");
+    write(
+        &ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo fine > /fine\nRUN echo fixed\n",
+    );
+    let fixed = env.build(&ctx, &["-t", "fail"]).ok();
+    assert_eq!(fixed.cached(), vec!["RUN echo fine > /fine".to_string()]);
+    env.assert_store_clean();
+}
+
+#[test]
+fn dockerfile_syntax_errors_name_file_line_and_column() {
+    let env = Env::new();
+    let cases = [
+        ("FROM busybox\nFOO bar\n", ":2:1:", "unknown instruction"),
+        ("FROM busybox\nCOPY --frm=x a b\n", ":2:", "unknown flag"),
+        (
+            "FROM busybox\n\nRUN --mount=type=bogus true\n",
+            ":3:",
+            "bogus",
+        ),
+        ("FROM busybox\nCOPY <<EOF /x\nunterminated\n", ":2:", ""),
+    ];
+    for (i, (dockerfile, location, message)) in cases.iter().enumerate() {
+        let ctx = dockerfile_context(&env, &format!("ctx{i}"), dockerfile, &[]);
+        let b = env.build(&ctx, &[]).failed();
+        let expected = format!("{}{location}", ctx.join("Dockerfile").display());
+        assert!(
+            b.stderr.contains(&expected),
+            "{dockerfile:?}: expected {expected:?} in\n{}",
+            b.stderr
+        );
+        assert!(b.stderr.contains(message), "{dockerfile:?}:\n{}", b.stderr);
+    }
+}
+
+#[test]
+fn unsupported_features_fail_with_a_clear_message() {
+    let env = Env::new();
+    let cases = [
+        "FROM busybox\nADD https://example.com/x.tar /x\n",
+        "FROM busybox\nRUN --mount=type=ssh true\n",
+    ];
+    for (i, dockerfile) in cases.iter().enumerate() {
+        let ctx = dockerfile_context(&env, &format!("ctx{i}"), dockerfile, &[]);
+        let b = env.build(&ctx, &[]).failed();
+        assert!(
+            b.stderr.contains("not supported"),
+            "{dockerfile:?}:\n{}",
+            b.stderr
+        );
+        assert!(b.stderr.contains("line 2"), "{dockerfile:?}:\n{}", b.stderr);
+    }
+    let ctx = dockerfile_context(&env, "plat", "FROM busybox\nRUN true\n", &[]);
+    let b = env.build(&ctx, &["--platform=linux/s390x"]).failed();
+    assert!(b.stderr.contains("linux/s390x"), "{}", b.stderr);
+    assert!(b.stderr.contains("not supported"), "{}", b.stderr);
+}
+
+#[test]
+#[ignore = "FROM --platform is not checked: the plan's Stage::platform is ignored and the host's image is used; fix in src/cmd/build.rs (lead's file)"]
+fn from_platform_of_another_architecture_is_refused() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM --platform=linux/s390x busybox\nRUN true\n",
+        &[],
+    );
+    let b = env.build(&ctx, &[]).failed();
+    assert!(b.stderr.contains("linux/s390x"), "{}", b.stderr);
+    assert!(b.stderr.contains("not supported"), "{}", b.stderr);
+}
+
+/// Starts a build whose RUN sleeps, and waits until the RUN has started.
+fn start_sleeping_build(env: &Env, marker: u32) -> (Child, std::path::PathBuf) {
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        &format!(
+            "FROM busybox\nARG T={marker}\nRUN echo started && sleep $T && echo slept > /slept\n"
+        ),
+        &[],
+    );
+    let mut child = env
+        .strata()
+        .args(["build", "--progress=plain", "-t", "slow"])
+        .arg(&ctx)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn strata");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.ends_with(" started") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the RUN step started");
+    (child, ctx)
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("strata did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Processes whose command line is `sleep <marker>`.
+fn sleepers(marker: u32) -> Vec<String> {
+    let wanted = format!("sleep\0{marker}\0");
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Kills `sleep <marker>` processes and their parents (the step's shell
+/// and init), so a failing test leaves no orphans behind.
+fn kill_sleepers(marker: u32) {
+    for pid in sleepers(marker) {
+        let parent = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().map(str::to_string))
+            .and_then(|s| s.split_whitespace().nth(1).map(str::to_string));
+        for p in [Some(pid), parent].into_iter().flatten() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &p])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn leftovers(env: &Env) -> Vec<String> {
+    let snapshots = env.root.join("snapshots-v1");
+    std::fs::read_dir(&snapshots)
+        .expect("snapshots")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn sigint_during_a_long_run_ends_the_build_promptly_and_cleanly() {
+    let env = Env::new();
+    let marker = 31;
+    let (mut child, ctx) = start_sleeping_build(&env, marker);
+    let pid = rustix::process::Pid::from_child(&child);
+    let sent = Instant::now();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    assert!(!status.success(), "an interrupted build fails");
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "ended promptly: {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(mounts_under(&env.root), Vec::<String>::new());
+    assert_eq!(
+        sleepers(marker),
+        Vec::<String>::new(),
+        "the step's processes are gone"
+    );
+    assert_eq!(
+        leftovers(&env),
+        Vec::<String>::new(),
+        "no scratch directories left"
+    );
+    env.assert_store_clean();
+    // The store is usable: the same build succeeds with a short sleep.
+    let b = env.build(&ctx, &["-t", "slow", "--build-arg", "T=0"]).ok();
+    assert_eq!(b.ran().len(), 1);
+}
+
+#[test]
+fn sigkill_during_a_run_then_rebuild_succeeds() {
+    let env = Env::new();
+    let marker = 33;
+    let (mut child, ctx) = start_sleeping_build(&env, marker);
+    child.kill().expect("SIGKILL");
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    assert!(!status.success());
+    assert_eq!(mounts_under(&env.root), Vec::<String>::new());
+    // (Orphaned step processes: see sigkill_of_the_build_kills_the_step_processes.)
+    kill_sleepers(marker);
+    let b = env.build(&ctx, &["-t", "slow", "--build-arg", "T=0"]).ok();
+    assert_eq!(b.ran().len(), 1);
+    assert_eq!(env.image("slow").file("/slept").text(), "slept\n");
+    // Blobs and references are sound (leftover scratch directories aside:
+    // see store_check_is_clean_after_kill_and_rebuild).
+    let out = common::run(env.strata().args(["store", "check"]));
+    let report = String::from_utf8_lossy(&out.stdout);
+    let problems: Vec<&str> = report
+        .lines()
+        .filter(|l| !l.contains("blobs verified") && !l.starts_with("store "))
+        .filter(|l| !l.starts_with("leftover temp file: "))
+        .collect();
+    assert_eq!(problems, Vec::<&str>::new(), "{report}");
+}
+
+#[test]
+#[ignore = "after `kill -9` the executor's scratch directory stays in ROOT/tmp and `store check` reports it; strata-exec does not lock its scratch dirs, so a build cannot tell stale ones from a concurrent build's (builder/exec + src/cmd/build.rs)"]
+fn store_check_is_clean_after_kill_and_rebuild() {
+    let env = Env::new();
+    let marker = 34;
+    let (mut child, ctx) = start_sleeping_build(&env, marker);
+    child.kill().expect("SIGKILL");
+    wait_with_timeout(&mut child, Duration::from_secs(10));
+    kill_sleepers(marker);
+    env.build(&ctx, &["-t", "slow", "--build-arg", "T=0"]).ok();
+    env.assert_store_clean();
+}
+
+#[test]
+#[ignore = "strata-exec: the container's init has no PR_SET_PDEATHSIG, so after `kill -9` of strata the RUN's processes live on (builder/exec/src/native/child.rs, not an e2e-owned file)"]
+fn sigkill_of_the_build_kills_the_step_processes() {
+    let env = Env::new();
+    let marker = 35;
+    let (mut child, _ctx) = start_sleeping_build(&env, marker);
+    child.kill().expect("SIGKILL");
+    wait_with_timeout(&mut child, Duration::from_secs(10));
+    let started = Instant::now();
+    while !sleepers(marker).is_empty() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = sleepers(marker);
+    kill_sleepers(marker);
+    assert_eq!(left, Vec::<String>::new(), "orphaned step processes");
+}
