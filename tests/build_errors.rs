@@ -1,5 +1,6 @@
 //! Failures: a failing RUN, Dockerfile syntax errors, unsupported features,
 //! and interrupted builds (SIGINT, SIGKILL) that leave the store usable.
+#![allow(clippy::panic)]
 
 mod common;
 
@@ -111,7 +112,7 @@ fn from_platform_of_another_architecture_is_refused() {
 /// Starts a build whose RUN sleeps, and waits until the RUN has started.
 fn start_sleeping_build(env: &Env, marker: u32) -> (Child, std::path::PathBuf) {
     let ctx = dockerfile_context(
-        &env,
+        env,
         "ctx",
         &format!(
             "FROM busybox\nARG T={marker}\nRUN echo started && sleep $T && echo slept > /slept\n"
