@@ -295,3 +295,44 @@ fn symlinks_in_the_context_are_copied_as_symlinks() {
     assert_eq!(files["app/abs"].kind, 'l');
     assert_eq!(files["app/abs"].link.as_deref(), Some("/etc/passwd"));
 }
+
+#[test]
+fn copy_exclude_parents_and_link() {
+    let env = Env::new();
+    let image = build_image(
+        &env,
+        "FROM busybox
+COPY --exclude=*.log --exclude=sub/c.txt dir /excl/
+COPY --parents dir/sub/b.txt other/o.txt /par/
+COPY --link dir/a.txt /linked/
+",
+        &[
+            ("dir/a.txt", "a\n"),
+            ("dir/skip.log", "log\n"),
+            ("dir/sub/b.txt", "b\n"),
+            ("dir/sub/c.txt", "c\n"),
+            ("other/o.txt", "o\n"),
+        ],
+        "flags",
+    );
+    let files = image.files();
+    let under = |prefix: &str| -> Vec<String> {
+        files
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(under("excl/"), ["excl/a.txt", "excl/sub", "excl/sub/b.txt"]);
+    assert_eq!(
+        under("par/"),
+        [
+            "par/dir",
+            "par/dir/sub",
+            "par/dir/sub/b.txt",
+            "par/other",
+            "par/other/o.txt"
+        ]
+    );
+    assert_eq!(files["linked/a.txt"].text(), "a\n");
+}

@@ -231,3 +231,72 @@ RUN test -s /etc/resolv.conf && test -e /etc/hosts && test -e /dev/null && hostn
     names.sort();
     assert_eq!(names, ["marker", "tmp", "tmp/hostname"]);
 }
+
+#[test]
+fn user_without_group_gets_home_and_supplementary_groups() {
+    let env = Env::new();
+    let image = build_image(
+        &env,
+        "FROM busybox
+USER app
+RUN id -G > /tmp/groups && echo $HOME > /tmp/home
+USER app:users
+RUN id -u > /tmp/u2 && id -g > /tmp/g2
+USER 1000
+RUN id -u > /tmp/u3 && echo $HOME > /tmp/home3
+",
+        &[],
+        "users",
+    );
+    let mut groups: Vec<String> = image
+        .file("/tmp/groups")
+        .text()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    groups.sort();
+    groups.dedup();
+    assert_eq!(groups, ["10", "100", "1000"]);
+    assert_eq!(image.file("/tmp/home").text(), "/home/app\n");
+    assert_eq!(image.file("/tmp/u2").text(), "1000\n");
+    assert_eq!(image.file("/tmp/g2").text(), "100\n");
+    assert_eq!(image.file("/tmp/u3").text(), "1000\n");
+    assert_eq!(image.file("/tmp/home3").text(), "/home/app\n");
+}
+
+#[test]
+fn files_removed_by_run_are_whiteouts_in_the_layer() {
+    let env = Env::new();
+    let image = build_image(
+        &env,
+        "FROM busybox
+RUN mkdir -p /d/keep /d/gone && echo 1 > /d/f && echo 2 > /d/gone/x && echo 3 > /d/keep/y
+RUN rm /d/f && rm -r /d/gone && rm /bin/vi
+",
+        &[],
+        "wh",
+    );
+    let files = image.files();
+    assert!(!files.contains_key("d/f"));
+    assert!(!files.contains_key("d/gone"));
+    assert!(!files.contains_key("d/gone/x"));
+    assert!(!files.contains_key("bin/vi"));
+    assert_eq!(files["d/keep/y"].text(), "3\n");
+    assert!(files.contains_key("bin/cat"));
+    let last = image.layer_tars().pop().expect("layer");
+    let mut names: Vec<String> = tar::Archive::new(&last[..])
+        .entries()
+        .expect("entries")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["bin", "bin/.wh.vi", "d", "d/.wh.f", "d/.wh.gone"]);
+}
