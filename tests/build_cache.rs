@@ -254,3 +254,58 @@ fn metadata_records_keys_lines_and_durations_per_step() {
         env.image("meta:v2").manifest_digest
     );
 }
+
+#[test]
+fn mode_bits_are_keyed_only_where_they_reach_the_image() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "modes",
+        "FROM busybox\nCOPY --chmod=0755 run.sh /fixed/\nCOPY run.sh /plain/\n",
+        &[("run.sh", "echo hi\n")],
+    );
+    common::chmod(&ctx.join("run.sh"), 0o644);
+    env.build(&ctx, &["-t", "m"]).ok();
+    common::chmod(&ctx.join("run.sh"), 0o755);
+    let b = env.build(&ctx, &["-t", "m"]).ok();
+    assert_eq!(b.ran(), vec!["COPY run.sh /plain/".to_string()]);
+    assert!(
+        b.cached()
+            .contains(&"COPY --chmod=0755 run.sh /fixed/".to_string()),
+        "--chmod hides the source's mode (moby/buildkit#4374): {:?}",
+        b.statuses()
+    );
+    let files = env.image("m").files();
+    assert_eq!(files["plain/run.sh"].mode & 0o777, 0o755);
+    assert_eq!(files["fixed/run.sh"].mode & 0o777, 0o755);
+}
+
+#[test]
+fn dockerignore_edits_rerun_copy_only_when_the_selection_changes() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ign",
+        "FROM busybox\nCOPY . /app/\n",
+        &[
+            ("app.py", "app\n"),
+            ("notes.md", "notes\n"),
+            (".dockerignore", "*.log\n"),
+        ],
+    );
+    env.build(&ctx, &["-t", "i"]).ok();
+    write(&ctx.join("debug.log"), "ignored\n");
+    assert_eq!(
+        env.build(&ctx, &["-t", "i"]).ok().ran(),
+        Vec::<String>::new()
+    );
+    write(&ctx.join(".dockerignore"), "*.log\nnotes.md\n");
+    let b = env.build(&ctx, &["-t", "i"]).ok();
+    assert_eq!(b.ran(), vec!["COPY . /app/".to_string()]);
+    assert!(
+        b.reason("COPY . /app/").contains("notes.md"),
+        "{:?}",
+        b.reason("COPY . /app/")
+    );
+    assert!(!env.image("i").files().contains_key("app/notes.md"));
+}
