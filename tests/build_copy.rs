@@ -336,3 +336,24 @@ COPY --link dir/a.txt /linked/
     );
     assert_eq!(files["linked/a.txt"].text(), "a\n");
 }
+
+#[test]
+fn copy_through_symlinks_in_the_destination_stays_inside_the_rootfs() {
+    let env = Env::new();
+    let image = build_image(
+        &env,
+        "FROM busybox
+RUN mkdir /data && ln -s /data /abs && ln -s ../data /rel && ln -s / /root-link
+COPY a.txt /abs/
+COPY b.txt /rel/sub/
+COPY c.md /root-link/etc/
+",
+        FILES,
+        "symdest",
+    );
+    let files = image.files();
+    assert_eq!(files["data/a.txt"].text(), "A\n");
+    assert_eq!(files["data/sub/b.txt"].text(), "B\n");
+    assert_eq!(files["etc/c.md"].text(), "C\n");
+    assert_eq!(files["abs"].kind, 'l', "the symlink itself is kept");
+}

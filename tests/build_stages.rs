@@ -101,3 +101,40 @@ fn a_stage_rebuilt_with_the_same_output_lets_copy_from_hit() {
         b.statuses()
     );
 }
+
+#[test]
+#[ignore = "the child image keeps the base's OnBuild triggers after running them (BuildKit clears them); fix in the solver's stage base (builder/engine/src/solve.rs StageBuilder::base), not an e2e-owned file"]
+fn onbuild_triggers_run_when_the_image_is_a_base() {
+    let env = Env::new();
+    let parent = dockerfile_context(
+        &env,
+        "parent",
+        "FROM busybox\nONBUILD COPY trigger.txt /trigger.txt\nONBUILD RUN cat /trigger.txt > /ran.txt\n",
+        &[],
+    );
+    env.build(&parent, &["-t", "parent"]).ok();
+    let onbuild = env.image("parent").runtime_config()["OnBuild"].clone();
+    assert_eq!(
+        onbuild,
+        serde_json::json!([
+            "COPY trigger.txt /trigger.txt",
+            "RUN cat /trigger.txt > /ran.txt"
+        ])
+    );
+    let child = dockerfile_context(
+        &env,
+        "child",
+        "FROM parent\nRUN echo child > /child.txt\n",
+        &[("trigger.txt", "from the child's context\n")],
+    );
+    env.build(&child, &["-t", "child"]).ok();
+    let image = env.image("child");
+    assert_eq!(image.file("/ran.txt").text(), "from the child's context\n");
+    assert_eq!(image.file("/child.txt").text(), "child\n");
+    // Triggers run once: the child's config does not carry them.
+    assert!(
+        image.runtime_config()["OnBuild"].is_null(),
+        "{:#}",
+        image.runtime_config()
+    );
+}
