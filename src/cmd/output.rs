@@ -71,9 +71,17 @@ pub fn parse(spec: &str) -> Result<Output> {
         .split(',')
         .any(|p| p == "type=image" || p == "type=registry")
     {
-        bail!(
-            "--output {spec:?}: pushing to a registry is not supported yet (the image is in the store; use -t to name it)"
-        );
+        let mut name = None;
+        let mut push = spec.split(',').any(|p| p == "type=registry");
+        for (k, v) in key_values(spec)? {
+            match k.as_str() {
+                "type" => {}
+                "name" => name = Some(v),
+                "push" => push = v == "true",
+                other => bail!("--output {spec:?}: unknown key {other:?} for type=image"),
+            }
+        }
+        return Ok(Output::Image { name, push });
     }
     if !spec.contains('=') {
         return Ok(Output::Local {
