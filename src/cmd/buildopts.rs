@@ -176,7 +176,7 @@ pub fn context_from_stdin() -> Result<tempfile::TempDir> {
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
         .context("reading the context from stdin")?;
-    if is_tar(&bytes) {
+    if strata_builder::worker::looks_like_tar(&bytes[..]) {
         strata_layer::extract(
             &bytes[..],
             dir.path(),
@@ -189,20 +189,4 @@ pub fn context_from_stdin() -> Result<tempfile::TempDir> {
             .context("writing the Dockerfile from stdin")?;
     }
     Ok(dir)
-}
-
-/// True when `bytes` are a tar stream, possibly compressed.
-fn is_tar(bytes: &[u8]) -> bool {
-    let Ok(mut reader) = strata_layer::detect_reader(bytes) else {
-        return false;
-    };
-    let mut block = [0u8; 512];
-    let mut got = 0;
-    while got < 512 {
-        match std::io::Read::read(&mut reader, &mut block[got..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
-        }
-    }
-    got == 512 && &block[257..262] == b"ustar"
 }

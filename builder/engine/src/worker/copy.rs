@@ -124,8 +124,19 @@ fn classify(path: &Path) -> Result<Archive, WorkerError> {
         return Ok(Archive::Unreadable("xz"));
     }
     let f = File::open(path).map_err(io_err(path))?;
-    let Ok(mut reader) = detect_reader(BufReader::new(f)) else {
-        return Ok(Archive::No);
+    Ok(if looks_like_tar(BufReader::new(f)) {
+        Archive::Tar
+    } else {
+        Archive::No
+    })
+}
+
+/// True when `reader` starts with a tar header (after gzip or zstd
+/// decompression, if compressed): `ustar` magic, or a pre-POSIX header
+/// whose checksum holds.
+pub fn looks_like_tar(reader: impl Read) -> bool {
+    let Ok(mut reader) = detect_reader(reader) else {
+        return false;
     };
     let mut block = vec![0u8; 512];
     let mut got = 0;
@@ -135,11 +146,7 @@ fn classify(path: &Path) -> Result<Archive, WorkerError> {
             Ok(k) => got += k,
         }
     }
-    Ok(if got == 512 && tar_header_ok(&block) {
-        Archive::Tar
-    } else {
-        Archive::No
-    })
+    got == 512 && tar_header_ok(&block)
 }
 
 impl Worker {

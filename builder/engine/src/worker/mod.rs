@@ -15,6 +15,7 @@ mod sources;
 mod view;
 
 pub use cache_mounts::CacheMounts;
+pub use copy::looks_like_tar;
 pub use error::WorkerError;
 pub use sources::NamedContext;
 
