@@ -95,18 +95,37 @@ fn unsupported_features_fail_with_a_clear_message() {
 }
 
 #[test]
-#[ignore = "FROM --platform is not checked: the plan's Stage::platform is ignored and the host's image is used; fix in src/cmd/build.rs (lead's file)"]
 fn from_platform_of_another_architecture_is_refused() {
     let env = Env::new();
     let ctx = dockerfile_context(
         &env,
         "ctx",
-        "FROM --platform=linux/s390x busybox\nRUN true\n",
+        "FROM busybox\nFROM --platform=linux/s390x busybox AS cross\nRUN true\n",
         &[],
     );
     let b = env.build(&ctx, &[]).failed();
     assert!(b.stderr.contains("linux/s390x"), "{}", b.stderr);
     assert!(b.stderr.contains("not supported"), "{}", b.stderr);
+    // The file, the FROM line and the stage are named.
+    assert!(b.stderr.contains("Dockerfile:2"), "{}", b.stderr);
+    assert!(b.stderr.contains("\"cross\""), "{}", b.stderr);
+    // Nothing ran.
+    assert!(!b.stderr.contains("RUN true"), "{}", b.stderr);
+}
+
+#[test]
+fn from_platform_of_the_host_builds() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM --platform=$BUILDPLATFORM busybox AS a\nRUN echo a > /a\n\
+         FROM --platform=$TARGETPLATFORM a\nRUN cat /a\n",
+        &[],
+    );
+    let b = env.build(&ctx, &["-t", "host"]).ok();
+    assert_eq!(b.ran().len(), 2, "{}", b.stderr);
+    assert_eq!(env.image("host").file("/a").text(), "a\n");
 }
 
 /// Starts a build whose RUN sleeps, and waits until the RUN has started.

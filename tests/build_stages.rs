@@ -103,7 +103,6 @@ fn a_stage_rebuilt_with_the_same_output_lets_copy_from_hit() {
 }
 
 #[test]
-#[ignore = "the child image keeps the base's OnBuild triggers after running them (BuildKit clears them); fix in the solver's stage base (builder/engine/src/solve.rs StageBuilder::base), not an e2e-owned file"]
 fn onbuild_triggers_run_when_the_image_is_a_base() {
     let env = Env::new();
     let parent = dockerfile_context(

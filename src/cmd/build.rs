@@ -143,7 +143,17 @@ pub fn plan(
         resolver: resolver.as_ref().map(|r| r as &dyn ImageResolver),
         ..Default::default()
     };
-    Ok(lower(&dockerfile.text, &opts)?)
+    let plan = lower(&dockerfile.text, &opts)?;
+    if images.is_some()
+        && let Err(e) = strata_builder::solve::check_platforms(&plan)
+    {
+        let line = match &e {
+            strata_builder::solve::BuildError::Platform { line, .. } => *line,
+            _ => 0,
+        };
+        return Err(anyhow::Error::new(e).context(format!("{}:{line}", dockerfile.name)));
+    }
+    Ok(plan)
 }
 
 /// Runs `strata build`.

@@ -101,6 +101,20 @@ pub enum BuildError {
     /// A stage this one needs failed (the first failure is reported too).
     #[error("stage {0} was not built because a stage it needs failed")]
     DependencyFailed(usize),
+    /// `FROM --platform=` names a platform other than the host's.
+    #[error(
+        "{stage}: FROM --platform={platform}: only the host's platform \
+         (linux/{host}) can be built; cross-platform builds are not supported yet",
+        host = host_architecture()
+    )]
+    Platform {
+        /// The stage, as `stage N` or `stage "name"`.
+        stage: String,
+        /// The FROM line (for the caller, who knows the file's name).
+        line: usize,
+        /// The platform asked for (normalised).
+        platform: String,
+    },
 }
 
 /// The platform strata builds for: the host's.
@@ -112,6 +126,39 @@ pub fn host_architecture() -> &'static str {
         "powerpc64" => "ppc64le",
         other => other,
     }
+}
+
+/// True when `platform` (normalised `os/arch[/variant]`, as the frontend
+/// writes it) is the host's: `linux/<host arch>`, any variant.
+pub fn is_host_platform(platform: &str) -> bool {
+    let host = format!("linux/{}", host_architecture());
+    platform == host
+        || platform
+            .strip_prefix(host.as_str())
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Refuses a plan whose needed stages ask (`FROM --platform=`) for a
+/// platform other than the host's, naming the first such stage.
+pub fn check_platforms(plan: &Plan) -> Result<(), BuildError> {
+    for id in plan.required_stages() {
+        let Some(stage) = plan.stage(id) else {
+            continue;
+        };
+        if let Some(platform) = &stage.platform
+            && !is_host_platform(platform)
+        {
+            return Err(BuildError::Platform {
+                stage: match &stage.name {
+                    Some(name) => format!("stage {name:?}"),
+                    None => format!("stage {}", id.0),
+                },
+                line: stage.span.start_line,
+                platform: platform.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// An empty image configuration for the host platform.
@@ -142,6 +189,7 @@ pub fn solve(
         Some(id) => records.get_history(id)?.unwrap_or_default(),
         None => LastBuild::default(),
     };
+    check_platforms(plan)?;
     let order = plan.required_stages();
     for id in &order {
         plan.stage(*id).ok_or(BuildError::BadStage(id.0))?;
@@ -281,6 +329,15 @@ impl StageBuilder<'_> {
                     image: parent.config.image.clone(),
                     cmd_set: false,
                 };
+                Ok(state)
+            }
+            ImageSource::Image(_) => {
+                let mut state = self.ops.base(&self.stage.base).map_err(base_err)?;
+                // The frontend ran the image's ONBUILD triggers as the
+                // stage's first steps; like BuildKit, they do not pass on.
+                if state.config.image.config.on_build.take().is_some() {
+                    state.refresh();
+                }
                 Ok(state)
             }
             other => self.ops.base(other).map_err(base_err),

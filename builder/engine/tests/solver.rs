@@ -398,3 +398,32 @@ fn build_args_change_run_keys_only_where_in_scope() {
     assert_eq!(ops.take_ran(), ["RUN make"]);
     assert_eq!(statuses(&out)[1], "ran: env VERSION: 1.0 → 1.1");
 }
+
+#[test]
+fn host_platform_matches_any_variant_only() {
+    use strata_builder::solve::{host_architecture, is_host_platform};
+    let host = format!("linux/{}", host_architecture());
+    assert!(is_host_platform(&host));
+    assert!(is_host_platform(&format!("{host}/v2")));
+    assert!(!is_host_platform(&format!("{host}x")));
+    assert!(!is_host_platform("linux/s390x"));
+    assert!(!is_host_platform(&format!(
+        "windows/{}",
+        host_architecture()
+    )));
+}
+
+#[test]
+fn a_stage_of_another_platform_fails_before_anything_runs() {
+    let fake = Fake::default();
+    let dir = tempfile::tempdir().unwrap();
+    let records = RecordStore::open(dir.path()).unwrap();
+    let mut plan = django();
+    plan.stages[0].platform = Some("linux/s390x".into());
+    let err = solve(&plan, &fake, &records, &NoProgress, &opts()).unwrap_err();
+    assert!(
+        err.to_string().contains("FROM --platform=linux/s390x"),
+        "{err}"
+    );
+    assert!(fake.take_ran().is_empty());
+}
