@@ -4,7 +4,9 @@
 //! ROOT/snapshots-v1/
 //!   <diffid hex>/        the layer's files; whiteouts in overlayfs form
 //!                        (0/0 character devices, trusted.overlay.opaque)
-//!   .tmp-*/              snapshots being made (removed at start-up of GC)
+//!   .tmp-*/              snapshots being made and scratch dirs of running steps
+//!                        (a killed build's are removed by the next build that
+//!                        runs alone: [`Snapshots::remove_temp_dirs`])
 //! ```
 //!
 //! A snapshot appears by `rename` of a complete directory, so a reader
@@ -126,6 +128,28 @@ impl Snapshots {
         Ok(path)
     }
 
+    /// Removes every `.tmp-*` directory: what killed processes left. Call
+    /// it only while no other process uses the snapshots (strata holds the
+    /// store's exclusive `builds` lock). Returns what was removed, sorted.
+    pub fn remove_temp_dirs(&self) -> Result<Vec<PathBuf>, SnapshotError> {
+        let mut stale = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
+            let entry = entry.map_err(io_err(&self.dir))?;
+            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                stale.push(entry.path());
+            }
+        }
+        stale.sort();
+        for dir in &stale {
+            match fs::remove_dir_all(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(dir)(e)),
+            }
+        }
+        Ok(stale)
+    }
+
     /// Removes a snapshot (for GC).
     pub fn remove(&self, diff_id: &str) -> Result<(), SnapshotError> {
         let path = self.path(diff_id)?;
@@ -165,6 +189,22 @@ mod tests {
         assert!(e.to_string().contains("bad tar"));
         assert!(!snaps.contains(ID));
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn remove_temp_dirs_keeps_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let snaps = Snapshots::open(dir.path()).unwrap();
+        let kept = snaps
+            .ensure(ID, |d| {
+                fs::write(d.join("f"), "x").map_err(|e| e.to_string())
+            })
+            .unwrap();
+        let left = snaps.temp_dir().unwrap().keep();
+        fs::create_dir(left.join("upper")).unwrap();
+        assert_eq!(snaps.remove_temp_dirs().unwrap(), vec![left.clone()]);
+        assert!(!left.exists());
+        assert!(kept.join("f").is_file());
     }
 
     #[test]

@@ -56,4 +56,12 @@ pub trait Executor: Send + Sync {
     /// ended. Returns [`ExecError::Cancelled`] after `io.cancel` fired (the
     /// whole process tree is killed first).
     fn run(&self, spec: &RunSpec, io: &mut RunIo<'_>) -> Result<ExitStatus, ExecError>;
+
+    /// Removes what runs of killed processes left in the scratch root
+    /// (scratch directories no live run holds, and for an external runtime
+    /// its stale containers); returns the directories removed.
+    ///
+    /// Call it only while no other process starts runs in the same scratch
+    /// root: a directory is locked just after it is created.
+    fn remove_stale(&self) -> Result<Vec<std::path::PathBuf>, ExecError>;
 }

@@ -47,10 +47,17 @@ pub(crate) enum PreparedKind {
     Tmpfs { size: Option<u64> },
 }
 
+/// The name prefix of scratch directories under the scratch root.
+const SCRATCH_PREFIX: &str = "strata-exec-";
+
 /// Everything the executors need on the host side.
 pub(crate) struct Prepared {
     /// The scratch directory (removed on drop).
     pub scratch: tempfile::TempDir,
+    /// An exclusive `flock` on the scratch directory while it is in use, so
+    /// [`remove_stale`] (and `strata store check`) can tell a live run's
+    /// directory from one a killed process left behind.
+    _lock: fs::File,
     /// `scratch/root`.
     pub rootfs: PathBuf,
     /// The overlay mount options, relative to the scratch directory.
@@ -78,10 +85,13 @@ impl Prepared {
             }
         }
         let scratch = tempfile::Builder::new()
-            .prefix("strata-exec-")
+            .prefix(SCRATCH_PREFIX)
             .tempdir_in(scratch_root)
             .map_err(|e| ExecError::prepare("create scratch dir in", scratch_root, e))?;
         let base = scratch.path().to_path_buf();
+        let lock = fs::File::open(&base).map_err(|e| ExecError::prepare("open", &base, e))?;
+        lock.lock()
+            .map_err(|e| ExecError::prepare("lock", &base, e))?;
         let rootfs = base.join("root");
         let stubs = base.join("stubs");
         let files = base.join("files");
@@ -197,6 +207,7 @@ impl Prepared {
         }
         Ok(Prepared {
             scratch,
+            _lock: lock,
             rootfs,
             overlay_data,
             mounts,
@@ -208,6 +219,54 @@ impl Prepared {
     pub(crate) fn dir(&self) -> &Path {
         self.scratch.path()
     }
+}
+
+/// Removes the scratch directories under `scratch_root` that no live run
+/// holds (left by a process that was killed), calling `before` on each
+/// first; returns what was removed, sorted.
+///
+/// A directory is locked right after it is created, so the caller must
+/// make sure no other process is creating runs in `scratch_root` at the
+/// same time (strata holds the store's exclusive `builds` lock).
+pub(crate) fn remove_stale(
+    scratch_root: &Path,
+    before: impl Fn(&Path),
+) -> Result<Vec<PathBuf>, ExecError> {
+    let entries = match fs::read_dir(scratch_root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(ExecError::prepare("read", scratch_root, e)),
+    };
+    let mut stale = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| ExecError::prepare("read", scratch_root, e))?;
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir
+            && entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(SCRATCH_PREFIX)
+        {
+            stale.push(entry.path());
+        }
+    }
+    stale.sort();
+    let mut removed = Vec::new();
+    for dir in stale {
+        let Ok(lock) = fs::File::open(&dir) else {
+            continue;
+        };
+        if lock.try_lock().is_err() {
+            continue; // a live run
+        }
+        before(&dir);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => removed.push(dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ExecError::prepare("remove stale scratch dir", &dir, e)),
+        }
+    }
+    Ok(removed)
 }
 
 fn link(target: &Path, at: &Path) -> Result<(), ExecError> {
@@ -329,4 +388,41 @@ fn set_times(path: &Path, md: &Metadata) -> Result<(), ExecError> {
         rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
     )
     .map_err(|e| ExecError::prepare("set times", path, e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remove_stale_keeps_locked_and_foreign_entries() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = |name: &str| {
+            let d = root.path().join(name);
+            fs::create_dir(&d).unwrap();
+            d
+        };
+        let (dead, live, other) = (
+            dir("strata-exec-dead"),
+            dir("strata-exec-live"),
+            dir("blob-writer"),
+        );
+        fs::create_dir(dead.join("state")).unwrap();
+        let held = fs::File::open(&live).unwrap();
+        held.lock().unwrap();
+        let seen = std::cell::RefCell::new(Vec::new());
+        let removed =
+            remove_stale(root.path(), |d| seen.borrow_mut().push(d.to_path_buf())).unwrap();
+        assert_eq!(removed, vec![dead.clone()]);
+        assert_eq!(seen.into_inner(), vec![dead.clone()]);
+        assert!(!dead.exists());
+        assert!(live.is_dir() && other.is_dir());
+        drop(held);
+        assert_eq!(remove_stale(root.path(), |_| {}).unwrap(), vec![live]);
+        assert!(
+            remove_stale(&root.path().join("missing"), |_| {})
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

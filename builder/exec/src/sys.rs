@@ -248,3 +248,69 @@ pub(crate) fn mount_overlay_in(dir: &CStr, data: &CStr) -> Result<(), c_int> {
         _ => Err(libc::ECHILD),
     }
 }
+
+/// A pipe whose write end only the parent holds: a child polls the read
+/// end to learn whether the parent is still alive (end of file: it died).
+pub(crate) struct Lifeline {
+    read: std::os::fd::OwnedFd,
+    /// Held until the lifeline is dropped (after the child was reaped).
+    _write: std::os::fd::OwnedFd,
+}
+
+impl Lifeline {
+    /// A new lifeline (both ends close-on-exec).
+    pub(crate) fn new() -> std::io::Result<Self> {
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        Ok(Lifeline {
+            read,
+            _write: write,
+        })
+    }
+
+    /// The end the child keeps.
+    pub(crate) fn child_fd(&self) -> c_int {
+        use std::os::fd::AsRawFd;
+        self.read.as_raw_fd()
+    }
+}
+
+/// In a cloned child: close every descriptor but `keep` (sorted), so the
+/// child holds no copy of another run's pipes (nor of the lifeline's write
+/// end), then ask for SIGKILL when the parent thread dies, and exit at once
+/// if it already died before that request took effect.
+pub(crate) fn tie_to_parent(lifeline: c_int, keep: &[c_int]) -> Result<(), c_int> {
+    close_all_but(keep);
+    // SAFETY: prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as _)?;
+    let mut fds = [libc::pollfd {
+        fd: lifeline,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: a valid array of one pollfd; zero timeout.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+    if n != 0 {
+        // Readable or hung up: the parent closed its end, so it is gone
+        // (or poll failed: do not run untied).
+        // SAFETY: _exit never returns.
+        unsafe { libc::_exit(126) };
+    }
+    Ok(())
+}
+
+/// Closes every descriptor not in `keep` (sorted ascending).
+fn close_all_but(keep: &[c_int]) {
+    let close_range = |first: c_int, last: libc::c_uint| {
+        // SAFETY: close_range with integer arguments; closing descriptors
+        // this process does not need.
+        unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, last, 0) };
+    };
+    let mut next: c_int = 0;
+    for &fd in keep {
+        if fd > next {
+            close_range(next, (fd - 1) as libc::c_uint);
+        }
+        next = next.max(fd + 1);
+    }
+    close_range(next, libc::c_uint::MAX);
+}

@@ -49,6 +49,8 @@ pub struct WorkerOptions {
 
 /// Performs steps for the solver.
 pub struct Worker {
+    /// The store's `builds` lock, shared while this worker lives.
+    _builds: strata_store::StoreLock,
     store: Store,
     snapshots: Snapshots,
     context: BuildContext,
@@ -82,11 +84,13 @@ impl Worker {
         opts: WorkerOptions,
     ) -> Result<Worker, WorkerError> {
         let snapshots = Snapshots::open(store.root().join("snapshots-v1"))?;
+        let builds = claim_scratch(&store, &snapshots, executor.as_ref())?;
         let context_abs = std::path::absolute(&context).map_err(error::io_err(&context))?;
         let stat_dir = sources::stat_cache_dir(store.root(), &context_abs);
         let hasher = ContentHasher::new(StatCache::open(stat_dir)?);
         let cache_mounts = CacheMounts::open(store.root().join("cache-mounts-v1"))?;
         Ok(Worker {
+            _builds: builds,
             context: BuildContext::new(context_abs, ignore_rules)?,
             snapshots,
             hasher: Mutex::new(hasher),
@@ -130,6 +134,24 @@ impl Worker {
         let image = self.images.get(reference)?;
         Ok(State::from_image(image.config, image.layers))
     }
+}
+
+/// Takes the store's `builds` lock shared, for the life of a worker. A
+/// build that finds no other running (it gets the lock exclusively first)
+/// removes the scratch directories that killed builds left: snapshot temp
+/// dirs and the executor's scratch dirs (with a runtime's stale
+/// containers). A concurrent build's directories are never touched.
+fn claim_scratch(
+    store: &Store,
+    snapshots: &Snapshots,
+    executor: &dyn Executor,
+) -> Result<strata_store::StoreLock, WorkerError> {
+    if let Some(alone) = store.try_lock_exclusive("builds")? {
+        snapshots.remove_temp_dirs()?;
+        executor.remove_stale()?;
+        drop(alone);
+    }
+    Ok(store.lock_shared("builds")?)
 }
 
 fn boxed(e: WorkerError) -> OpError {

@@ -16,6 +16,12 @@ pub(super) fn container_main(plan: &ChildPlan) -> ! {
             fail(fd, step, e);
         }
     };
+    // First: if strata dies (even by SIGKILL), this init dies, and with it,
+    // as PID 1 of its namespace, every process of the step.
+    or_fail(
+        step::PARENT,
+        sys::tie_to_parent(plan.lifeline_fd, &plan.keep_fds),
+    );
     if plan.loopback {
         or_fail(step::LOOPBACK, sys::loopback_up());
     }

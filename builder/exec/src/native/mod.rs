@@ -97,6 +97,10 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), ExecError> {
 }
 
 impl Executor for NamespaceExecutor {
+    fn remove_stale(&self) -> Result<Vec<PathBuf>, ExecError> {
+        crate::prepare::remove_stale(&self.scratch_root, |_| {})
+    }
+
     fn run(&self, spec: &RunSpec, io: &mut RunIo<'_>) -> Result<ExitStatus, ExecError> {
         if io.cancel.is_cancelled() {
             return Err(ExecError::Cancelled);
@@ -106,11 +110,16 @@ impl Executor for NamespaceExecutor {
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let (rep_r, rep_w) = pipe()?;
+        let lifeline = sys::Lifeline::new().map_err(|source| ExecError::Sys {
+            call: "pipe",
+            source,
+        })?;
         let plan = ChildPlan::new(
             spec,
             &prep,
             caps,
             (rep_w.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()),
+            lifeline.child_fd(),
         )?;
         let mut flags =
             libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
@@ -134,6 +143,7 @@ impl Executor for NamespaceExecutor {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         })?;
         let init_status = reaper.wait()?;
+        drop(lifeline);
         drop(prep);
         if pumped.cancelled {
             return Err(ExecError::Cancelled);

@@ -60,10 +60,11 @@ pub(super) mod step {
     pub const CAPS: u32 = 13;
     pub const NO_NEW_PRIVS: u32 = 14;
     pub const EXEC: u32 = 15;
+    pub const PARENT: u32 = 16;
 }
 
 /// Descriptions of the fixed steps.
-pub(super) const FIXED_STEPS: [&str; 16] = [
+pub(super) const FIXED_STEPS: [&str; 17] = [
     "bring up loopback",
     "sethostname",
     "make mounts private",
@@ -80,11 +81,16 @@ pub(super) const FIXED_STEPS: [&str; 16] = [
     "set capabilities",
     "set no_new_privs",
     "exec",
+    "tie to the parent's life",
 ];
 
 /// The child's whole program.
 pub(super) struct ChildPlan {
     pub report_fd: i32,
+    /// The read end of the parent's [`crate::sys::Lifeline`].
+    pub lifeline_fd: i32,
+    /// Descriptors the child keeps (sorted); it closes every other one.
+    pub keep_fds: Vec<i32>,
     pub stdout_fd: i32,
     pub stderr_fd: i32,
     pub loopback: bool,
@@ -149,9 +155,12 @@ impl ChildPlan {
         prep: &Prepared,
         caps: CapSet,
         fds: (i32, i32, i32),
+        lifeline_fd: i32,
     ) -> Result<Self, ExecError> {
         let mut plan = ChildPlan {
             report_fd: fds.0,
+            lifeline_fd,
+            keep_fds: Vec::new(),
             stdout_fd: fds.1,
             stderr_fd: fds.2,
             loopback: spec.network == Network::None,
@@ -204,6 +213,12 @@ impl ChildPlan {
             }
         }
         plan.add_mounts(spec, prep)?;
+        plan.keep_fds = [0, 1, 2, fds.0, fds.1, fds.2, lifeline_fd]
+            .into_iter()
+            .chain(plan.fds.iter().map(|f| f.as_raw_fd()))
+            .collect();
+        plan.keep_fds.sort_unstable();
+        plan.keep_fds.dedup();
         Ok(plan)
     }
 

@@ -34,8 +34,14 @@ fn capabilities(caps: &CapSet) -> Capabilities {
         .collect()
 }
 
-/// The spec for `spec` on the prepared rootfs.
-pub(super) fn build(spec: &RunSpec, prep: &Prepared, caps: &CapSet) -> Result<Spec, ExecError> {
+/// The spec for `spec` on the prepared rootfs, joining the PID namespace
+/// at `pid_namespace` (a `/proc/PID/ns/pid` path).
+pub(super) fn build(
+    spec: &RunSpec,
+    prep: &Prepared,
+    caps: &CapSet,
+    pid_namespace: &str,
+) -> Result<Spec, ExecError> {
     let set = capabilities(caps);
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(set.clone())
@@ -152,10 +158,11 @@ pub(super) fn build(spec: &RunSpec, prep: &Prepared, caps: &CapSet) -> Result<Sp
     let namespaces = kinds
         .into_iter()
         .map(|t| {
-            LinuxNamespaceBuilder::default()
-                .typ(t)
-                .build()
-                .map_err(invalid)
+            let mut ns = LinuxNamespaceBuilder::default().typ(t);
+            if t == LinuxNamespaceType::Pid {
+                ns = ns.path(pid_namespace);
+            }
+            ns.build().map_err(invalid)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut linux = LinuxBuilder::default().namespaces(namespaces);

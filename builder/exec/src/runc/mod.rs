@@ -7,8 +7,15 @@
 //! its state in the run's scratch directory (`--root`), so nothing remains
 //! on the host afterwards. Runtimes report a command killed by signal N as
 //! exit code 128+N, and their own errors on standard error.
+//!
+//! The container joins a PID namespace whose PID 1 is our [`Keeper`], and
+//! the runtime runs with `PR_SET_PDEATHSIG`: a `kill -9` of strata kills
+//! the runtime and every process of the step. The runtime state and
+//! cgroup such a kill leaves are removed by [`Executor::remove_stale`]
+//! (`runtime delete --force`) at the next build.
 
 mod config;
+mod keeper;
 
 use crate::Executor;
 use crate::caps::CapSet;
@@ -17,8 +24,10 @@ use crate::prepare::Prepared;
 use crate::pump::pump;
 use crate::spec::RunSpec;
 use crate::status::{ExitStatus, RunIo};
+use keeper::Keeper;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -81,6 +90,27 @@ fn cpath(p: &Path) -> Result<CString, ExecError> {
 }
 
 impl Executor for RuncExecutor {
+    fn remove_stale(&self) -> Result<Vec<PathBuf>, ExecError> {
+        crate::prepare::remove_stale(&self.scratch_root, |dir| {
+            // The runtime's state (and its cgroup) of a container whose
+            // strata was killed: `delete --force` removes both.
+            let state = dir.join("state");
+            let Ok(entries) = std::fs::read_dir(&state) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let _ = self
+                    .command(&state)
+                    .arg("delete")
+                    .arg("--force")
+                    .arg(entry.file_name())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        })
+    }
+
     fn run(&self, spec: &RunSpec, io: &mut RunIo<'_>) -> Result<ExitStatus, ExecError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         if io.cancel.is_cancelled() {
@@ -88,7 +118,8 @@ impl Executor for RuncExecutor {
         }
         let prep = Prepared::new(spec, &self.scratch_root)?;
         let caps = CapSet::for_security(spec.security)?;
-        let config = config::build(spec, &prep, &caps)?;
+        let keeper = Keeper::start()?;
+        let config = config::build(spec, &prep, &caps, &keeper.namespace_path())?;
         let bundle = prep.dir().join("bundle");
         let state = prep.dir().join("state");
         for d in [&bundle, &state] {
@@ -123,8 +154,21 @@ impl Executor for RuncExecutor {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let mut child = self
-            .command(&state)
+        let parent = std::process::id() as libc::pid_t;
+        let mut command = self.command(&state);
+        // SAFETY: the closure makes async-signal-safe calls only (prctl,
+        // getppid, _exit).
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
+                    || libc::getppid() != parent
+                {
+                    libc::_exit(126);
+                }
+                Ok(())
+            })
+        };
+        let mut child = command
             .arg("run")
             .arg("--bundle")
             .arg(&bundle)
@@ -139,6 +183,7 @@ impl Executor for RuncExecutor {
         };
         let runtime_pid = child.id() as libc::pid_t;
         let pumped = pump(stdout.into(), stderr.into(), None, io, || {
+            keeper.kill();
             let killed = self
                 .command(&state)
                 .args(["kill", &id, "KILL"])
@@ -152,6 +197,9 @@ impl Executor for RuncExecutor {
             }
         });
         let waited = child.wait();
+        // Whatever the command left running in the background dies here,
+        // as it would with the namespace of its own PID 1.
+        drop(keeper);
         let _ = self
             .command(&state)
             .args(["delete", "--force", &id])
