@@ -203,6 +203,39 @@ fn network_none_flag_does_not_reuse_host_network_results() {
 }
 
 #[test]
+fn run_network_host_wins_over_the_network_none_flag() {
+    // As in BuildKit: `--network` of the build is the default of every
+    // RUN, and a RUN's own `--network` overrides it.
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox\nRUN --network=host cat /proc/net/dev > /host.txt\nRUN cat /proc/net/dev > /plain.txt\n",
+        &[],
+    );
+    env.build(&ctx, &["-t", "net", "--network=none"]).ok();
+    let image = env.image("net");
+    let host = std::fs::read_to_string("/proc/net/dev").expect("host netdev");
+    assert_eq!(
+        interfaces(&image.file("/host.txt").text()),
+        interfaces(&host)
+    );
+    assert_eq!(interfaces(&image.file("/plain.txt").text()), ["lo"]);
+    // The plan shows the network each RUN gets.
+    let plan = common::run_ok(
+        env.strata()
+            .args(["build", "--print=plan", "--network=none"])
+            .arg(&ctx),
+    );
+    let with = |mode: &str| plan.lines().filter(|l| l.contains(mode)).count();
+    assert_eq!(
+        (with("network=Host"), with("network=None")),
+        (1, 1),
+        "{plan}"
+    );
+}
+
+#[test]
 fn run_does_not_leave_hosts_resolv_conf_or_mount_points_in_the_layer() {
     let env = Env::new();
     let image = build_image(

@@ -143,7 +143,8 @@ pub fn plan(
         resolver: resolver.as_ref().map(|r| r as &dyn ImageResolver),
         ..Default::default()
     };
-    let plan = lower(&dockerfile.text, &opts)?;
+    let mut plan = lower(&dockerfile.text, &opts)?;
+    buildopts::apply_network(&mut plan, &args.network);
     if images.is_some()
         && let Err(e) = strata_builder::solve::check_platforms(&plan)
     {
@@ -211,7 +212,6 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         secrets: buildopts::secrets(&args.secrets)?,
         named_contexts: named,
         allow_insecure: buildopts::allow_insecure(&args.allow)?,
-        network_none: args.network == "none",
     };
     crate::isolate::private_mounts()?;
     let executor = Box::new(strata_exec::NamespaceExecutor::with_scratch_root(

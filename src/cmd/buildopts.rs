@@ -27,6 +27,27 @@ pub fn check_platform(platform: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// `--network`: the network of every RUN that does not choose its own, as
+/// BuildKit's forced network mode (a RUN's own `--network=host|none`
+/// wins). It is written into the plan, so each step's definition, and
+/// with it the cache key, says which network the step had. `host` is the
+/// default's network already, so only `none` changes the plan.
+pub fn apply_network(plan: &mut strata_plan::Plan, network: &str) {
+    use strata_plan::{NetworkMode, StepKind};
+    if network != "none" {
+        return;
+    }
+    for stage in &mut plan.stages {
+        for step in &mut stage.steps {
+            if let StepKind::Run(run) = &mut step.kind
+                && run.network == NetworkMode::Default
+            {
+                run.network = NetworkMode::None;
+            }
+        }
+    }
+}
+
 /// Splits `k=v,k=v` (values may not contain commas).
 pub fn key_values(spec: &str) -> Result<Vec<(String, String)>> {
     spec.split(',')

@@ -43,8 +43,6 @@ pub struct WorkerOptions {
     pub named_contexts: BTreeMap<String, NamedContext>,
     /// `--allow security.insecure`: permits `RUN --security=insecure`.
     pub allow_insecure: bool,
-    /// Force `--network=none` for every RUN (`strata build --network=none`).
-    pub network_none: bool,
 }
 
 /// Performs steps for the solver.

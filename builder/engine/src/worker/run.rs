@@ -67,9 +67,6 @@ struct MountGuards {
     dirs: Vec<tempfile::TempDir>,
 }
 
-/// The key input that records a network mode forced on every RUN.
-const FORCED_NETWORK: &str = "network";
-
 fn describe(status: ExitStatus) -> String {
     match status {
         ExitStatus::Exited(code) => format!("exit code: {code}"),
@@ -87,13 +84,6 @@ impl Worker {
         stages: &Stages,
     ) -> Result<BTreeMap<String, String>, WorkerError> {
         let mut out = BTreeMap::new();
-        if self.opts.network_none && run.step.network != NetworkMode::None {
-            // `strata build --network=none` changes what the step sees,
-            // so it must change the key: without this a step built with
-            // the host's network was a false hit (and the reverse).
-            // Mount targets are absolute paths, so this name is free.
-            out.insert(FORCED_NETWORK.to_string(), "none".to_string());
-        }
         for mount in &run.step.mounts {
             let Mount::Bind(bind) = mount else {
                 continue;
@@ -176,7 +166,6 @@ impl Worker {
         spec.user = user.identity;
         spec.network = match run.step.network {
             NetworkMode::None => Network::None,
-            _ if self.opts.network_none => Network::None,
             NetworkMode::Default | NetworkMode::Host => Network::Host,
         };
         spec.security = match run.step.security {
