@@ -114,7 +114,9 @@ pub struct ImportArgs {
 /// `strata load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// The archive (tar) or OCI layout directory; `-` reads a tar from stdin.
+    /// The archive (tar) or OCI layout directory: an OCI layout, or a
+    /// `docker save` archive with or without `index.json`. `PATH:TAG` or
+    /// `PATH@sha256:…` picks one image of it; `-` reads a tar from stdin.
     #[arg(short = 'i', long = "input", default_value = "-")]
     pub input: String,
     /// Tag the loaded image with this name too (needed when the archive names none).

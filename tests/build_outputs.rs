@@ -114,33 +114,14 @@ fn podman_loads_and_runs_a_docker_archive() {
     let archive = env.path("app-docker.tar");
     let dest = format!("type=docker,dest={}", archive.display());
     built(&env, &["-o", &dest]);
-    let conf = env.path("containers.conf");
-    common::write(
-        &conf,
-        "[containers]\ndefault_ulimits = []\n[engine]\nruntime = \"runc\"\n",
-    );
-    // podman refuses a runroot longer than 50 characters.
-    let runroot = tempfile::Builder::new()
-        .prefix("strata-pm-")
-        .tempdir_in("/tmp")
-        .expect("runroot");
-    let podman = || {
-        let mut cmd = Command::new("podman");
-        cmd.env("CONTAINERS_CONF", &conf)
-            .arg("--root")
-            .arg(env.path("podman/root"))
-            .arg("--runroot")
-            .arg(runroot.path())
-            .args(["--storage-driver", "vfs"]);
-        cmd
-    };
+    let pm = common::Podman::new(&env);
+    let podman = || pm.cmd();
     let loaded = run_ok(podman().arg("load").arg("-i").arg(&archive));
     assert!(loaded.contains("app:latest"), "{loaded}");
     let out = run_ok(podman().args(["run", "--rm", "--network=host", "app:latest"]));
     assert_eq!(out, "built-by-run\nhello from the context\n");
     let out = run_ok(podman().args(["run", "--rm", "--network=host", "app:latest", "pwd"]));
     assert_eq!(out, "/srv\n");
-    let _ = run(podman().args(["rmi", "-a", "-f"]));
 }
 
 #[test]

@@ -98,49 +98,94 @@ pub fn load_layout_image(
     Ok(())
 }
 
+/// Splits `PATH:TAG` or `PATH@sha256:…` when PATH exists and the whole
+/// input does not (an image chosen in an OCI layout, as skopeo's `oci:`).
+fn split_selector(input: &str) -> (&str, Option<&str>) {
+    if input == "-" || Path::new(input).exists() {
+        return (input, None);
+    }
+    let at = input
+        .rfind('@')
+        .filter(|&i| input[i + 1..].starts_with("sha256:"));
+    let cut = at.or_else(|| input.rfind(':'));
+    match cut {
+        Some(i) if Path::new(&input[..i]).exists() => (&input[..i], Some(&input[i + 1..])),
+        _ => (input, None),
+    }
+}
+
+/// Unpacks a tar (file or stdin) into a temporary directory of the store.
+fn unpack(store: &Store, input: &str) -> Result<tempfile::TempDir> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-load-")
+        .tempdir_in(store.root())
+        .context("creating a temporary directory")?;
+    let reader: Box<dyn std::io::Read> = if input == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?)
+    };
+    strata_layer::extract(
+        std::io::BufReader::new(reader),
+        tmp.path(),
+        strata_layer::ExtractMode::Apply,
+        Some(input),
+    )
+    .with_context(|| format!("unpacking {input}"))?;
+    Ok(tmp)
+}
+
+/// Whether an image of a layout or archive is the one `selector` names: a
+/// manifest digest, a `org.opencontainers.image.ref.name`, or a full name.
+fn selected(selector: &str, desc: &Descriptor, names: &[String]) -> bool {
+    desc.digest.as_str() == selector
+        || desc.annotations.get(REF_NAME).map(String::as_str) == Some(selector)
+        || names.iter().any(|n| {
+            n == selector
+                || strata_builder::image::store_name(n)
+                    == strata_builder::image::store_name(selector)
+        })
+}
+
 /// `strata load`.
 pub fn run(args: &LoadArgs, store: &Store) -> Result<()> {
+    let (input, selector) = split_selector(&args.input);
     let _tmp;
-    let dir: PathBuf = if Path::new(&args.input).is_dir() {
-        PathBuf::from(&args.input)
+    let dir: PathBuf = if Path::new(input).is_dir() {
+        PathBuf::from(input)
     } else {
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-load-")
-            .tempdir_in(store.root())
-            .context("creating a temporary directory")?;
-        let reader: Box<dyn std::io::Read> = if args.input == "-" {
-            Box::new(std::io::stdin().lock())
-        } else {
-            Box::new(
-                std::fs::File::open(&args.input)
-                    .with_context(|| format!("opening {}", args.input))?,
-            )
-        };
-        strata_layer::extract(
-            std::io::BufReader::new(reader),
-            tmp.path(),
-            strata_layer::ExtractMode::Apply,
-            Some(&args.input),
-        )
-        .with_context(|| format!("unpacking {}", args.input))?;
+        let tmp = unpack(store, input)?;
         let path = tmp.path().to_path_buf();
         _tmp = tmp;
         path
     };
-    if !dir.join("index.json").exists() {
-        bail!(
-            "{}: not an OCI layout or a docker archive with index.json (Docker 25 and later write one)",
-            args.input
-        );
+    let mut images = if dir.join("index.json").exists() {
+        let images = layout_images(&dir)?;
+        for (desc, _) in images
+            .iter()
+            .filter(|(d, n)| selector.is_none_or(|s| selected(s, d, n)))
+        {
+            copy_tree(store, &dir, desc)?;
+        }
+        images
+    } else if dir.join("manifest.json").exists() {
+        super::docker_archive::import(store, &dir)?
+    } else {
+        bail!("{input}: neither an OCI layout (index.json) nor a docker archive (manifest.json)");
+    };
+    if let Some(selector) = selector {
+        images.retain(|(d, n)| selected(selector, d, n));
+        if images.is_empty() {
+            bail!("{input}: no image named or with digest {selector}");
+        }
     }
-    let images = layout_images(&dir)?;
     if images.is_empty() {
-        bail!("{}: no images", args.input);
+        bail!("{input}: no images");
     }
+    let single = images.len() == 1;
     for (desc, names) in &images {
-        copy_tree(store, &dir, desc)?;
         let mut all: Vec<String> = names.clone();
-        if images.len() == 1 {
+        if single {
             all.extend(args.tags.iter().cloned());
         }
         if all.is_empty() {

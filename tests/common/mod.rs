@@ -223,6 +223,53 @@ impl Env {
     }
 }
 
+/// A podman of the test's own (its own storage and runroot, the runc
+/// runtime, no default ulimits: this VM refuses podman's defaults).
+pub struct Podman {
+    conf: PathBuf,
+    root: PathBuf,
+    runroot: tempfile::TempDir,
+}
+
+impl Podman {
+    /// A podman storing under the test directory.
+    pub fn new(env: &Env) -> Podman {
+        let conf = env.path("containers.conf");
+        write(
+            &conf,
+            "[containers]\ndefault_ulimits = []\n[engine]\nruntime = \"runc\"\n",
+        );
+        // podman refuses a runroot longer than 50 characters.
+        let runroot = tempfile::Builder::new()
+            .prefix("strata-pm-")
+            .tempdir_in("/tmp")
+            .expect("runroot");
+        Podman {
+            conf,
+            root: env.path("podman/root"),
+            runroot,
+        }
+    }
+
+    /// `podman --root … ARGS`.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new("podman");
+        cmd.env("CONTAINERS_CONF", &self.conf)
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(self.runroot.path())
+            .args(["--storage-driver", "vfs"]);
+        cmd
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.cmd().args(["rmi", "-a", "-f"]).output();
+    }
+}
+
 /// Writes a file, creating its parents.
 pub fn write(path: &Path, content: &str) {
     if let Some(parent) = path.parent() {
