@@ -106,22 +106,41 @@ fn umoci_unpacks_the_image_from_the_store() {
 }
 
 #[test]
-fn podman_loads_and_runs_a_docker_archive() {
+fn podman_loads_and_runs_docker_and_oci_archives() {
     if !have_tool("podman") {
         return;
     }
     let env = Env::new();
-    let archive = env.path("app-docker.tar");
-    let dest = format!("type=docker,dest={}", archive.display());
-    built(&env, &["-o", &dest]);
+    let docker = env.path("app-docker.tar");
+    let oci = env.path("app-oci.tar");
+    built(
+        &env,
+        &[
+            "-o",
+            &format!("type=docker,dest={}", docker.display()),
+            "-o",
+            &format!("type=oci,dest={}", oci.display()),
+        ],
+    );
     let pm = common::Podman::new(&env);
     let podman = || pm.cmd();
-    let loaded = run_ok(podman().arg("load").arg("-i").arg(&archive));
+    let loaded = run_ok(podman().arg("load").arg("-i").arg(&docker));
     assert!(loaded.contains("app:latest"), "{loaded}");
-    let out = run_ok(podman().args(["run", "--rm", "--network=host", "app:latest"]));
+    let out = run_ok(podman().args(["run", "--rm", "--network=none", "app:latest"]));
     assert_eq!(out, "built-by-run\nhello from the context\n");
-    let out = run_ok(podman().args(["run", "--rm", "--network=host", "app:latest", "pwd"]));
+    let out = run_ok(podman().args(["run", "--rm", "--network=none", "app:latest", "pwd"]));
     assert_eq!(out, "/srv\n");
+    let docker_id =
+        run_ok(podman().args(["image", "inspect", "--format", "{{.Id}}", "app:latest"]));
+    run_ok(podman().args(["rmi", "-f", "app:latest"]));
+
+    // The OCI archive: the same image.
+    let loaded = run_ok(podman().arg("load").arg("-i").arg(&oci));
+    assert!(loaded.contains("app:latest"), "{loaded}");
+    let oci_id = run_ok(podman().args(["image", "inspect", "--format", "{{.Id}}", "app:latest"]));
+    assert_eq!(oci_id, docker_id);
+    let out = run_ok(podman().args(["run", "--rm", "--network=none", "app:latest"]));
+    assert_eq!(out, "built-by-run\nhello from the context\n");
 }
 
 #[test]
