@@ -226,6 +226,19 @@ pub struct BuildArgs {
     #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd"])]
     pub compression: String,
 
+    /// Export the build cache: `type=registry,ref=REF` or
+    /// `type=local,dest=DIR`, with `mode=min|max` (steps of the final
+    /// image's stages, or of every stage), `mounts=true` (pack the
+    /// `RUN --mount=type=cache` directories too), `ignore-error=true`.
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub cache_to: Vec<String>,
+
+    /// Import a build cache: `type=registry,ref=REF` (or just `REF`) or
+    /// `type=local,src=DIR`; repeatable. A cache that cannot be read is a
+    /// warning.
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub cache_from: Vec<String>,
+
     /// Print the plan or the LLB definition instead of building.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub print: Option<PrintMode>,

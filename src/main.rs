@@ -6,6 +6,7 @@ mod progress;
 mod cmd {
     pub mod build;
     pub mod buildopts;
+    pub mod cache_share;
     pub mod docker_archive;
     pub mod images;
     pub mod load;

@@ -2,7 +2,7 @@
 //! the requested outputs.
 
 use crate::cli::{BuildArgs, PrintMode};
-use crate::cmd::{buildopts, output, report};
+use crate::cmd::{buildopts, cache_share, output, report};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -207,11 +207,27 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
     print_warnings(&plan, progress.as_ref());
 
     let layer = buildopts::layer_options(&args.compression)?;
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|s| cache_share::parse_to(s))
+        .collect::<Result<Vec<_>>>()?;
+    let cache_from = args
+        .cache_from
+        .iter()
+        .map(|s| cache_share::parse_from(s))
+        .collect::<Result<Vec<_>>>()?;
+    let registry_client = || crate::cmd::registry::client(&cli.insecure_registries);
+    let import = cache_share::import(&cache_from, &store, &registry_client, progress.as_ref());
+    let imported = import
+        .clone()
+        .map(|i| i as Arc<dyn strata_cache::ImportedCache>);
     let opts = WorkerOptions {
         layer,
         secrets: buildopts::secrets(&args.secrets)?,
         named_contexts: named,
         allow_insecure: buildopts::allow_insecure(&args.allow)?,
+        imported: imported.clone(),
     };
     crate::isolate::private_mounts()?;
     let executor = Box::new(strata_exec::NamespaceExecutor::with_scratch_root(
@@ -225,6 +241,20 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         executor,
         opts,
     )?;
+    if let Some(import) = &import {
+        let names = strata_builder::worker::plan_cache_mounts(&plan);
+        let n = strata_builder::worker::restore_cache_mounts(
+            import,
+            worker.cache_mounts(),
+            &store,
+            &names,
+        )?;
+        if n > 0 {
+            progress.event(Event::Note(format!(
+                "restored {n} cache mounts from the imported cache"
+            )));
+        }
+    }
     let interrupted = Arc::new(AtomicBool::new(false));
     crate::isolate::cancel_on_signals(worker.cancel_token(), interrupted.clone())?;
     let records = strata_cache::RecordStore::open(store.root().join("cache-v1"))?;
@@ -234,6 +264,7 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         no_cache_stages: args.no_cache_filter.iter().cloned().collect(),
         layer_media_type: media_type,
         history_id: Some(report::history_id(&context, args)),
+        imported,
     };
     let started = std::time::Instant::now();
     let solved = solve(&plan, &worker, &records, progress.as_ref(), &solve_opts);
@@ -245,7 +276,18 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let config = report::final_config(&solved, &records, &args.labels, layer.source_date_epoch)?;
+    if let Some(import) = &import {
+        cache_share::settle(import, &solved.target.layers, &records)?;
+    }
+    let config = report::final_config(
+        &solved,
+        &records,
+        import
+            .as_deref()
+            .map(|i| i as &dyn strata_cache::ImportedCache),
+        &args.labels,
+        layer.source_date_epoch,
+    )?;
     let image = write_image(&store, &config, &solved.target.layers, &BTreeMap::new())?;
     tag_image(&store, &image, &args.tags)?;
     for name in &args.tags {
@@ -258,7 +300,6 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
             push: true,
         });
     }
-    let registry_client = || crate::cmd::registry::client(&cli.insecure_registries);
     for out in &outputs {
         output::export(
             out,
@@ -270,6 +311,26 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
             &registry_client,
         )?;
         progress.event(Event::Note(format!("exported {}", out.describe())));
+    }
+    let export_input = cache_share::ExportInput {
+        store: &store,
+        records: &records,
+        import: import.as_deref(),
+        plan: &plan,
+        solved: &solved,
+        media_type: &solve_opts.layer_media_type,
+        mounts: &|| {
+            let names = strata_builder::worker::plan_cache_mounts(&plan);
+            Ok(strata_builder::worker::pack_cache_mounts(
+                &store,
+                worker.cache_mounts(),
+                &names,
+                &layer,
+            )?)
+        },
+    };
+    for to in &cache_to {
+        cache_share::export(to, &export_input, &registry_client, progress.as_ref())?;
     }
     let summary = report::Summary::new(&solved.steps, started.elapsed(), worker.hash_stats());
     if let Some(path) = &args.metadata_file {

@@ -37,6 +37,7 @@ pub fn history_id(context: &Path, args: &BuildArgs) -> String {
 pub fn final_config(
     solved: &SolveOutput,
     records: &RecordStore,
+    imported: Option<&dyn strata_cache::ImportedCache>,
     labels: &[String],
     source_date_epoch: Option<i64>,
 ) -> Result<ImageConfig> {
@@ -45,7 +46,13 @@ pub fn final_config(
         .steps
         .iter()
         .filter_map(|s| s.key.as_ref())
-        .filter_map(|k| records.get(k).ok().flatten())
+        .filter_map(|k| {
+            records
+                .get(k)
+                .ok()
+                .flatten()
+                .or_else(|| imported?.lookup(k))
+        })
         .map(|r| r.created as i64)
         .max();
     let created = match (source_date_epoch, newest) {

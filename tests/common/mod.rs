@@ -12,6 +12,8 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code, missing_docs)]
 
+pub mod registry;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -32,6 +32,9 @@ pub struct SolveOptions {
     /// Identifies "the same Dockerfile and target" across builds, for
     /// explanations of misses. `None` disables explanations.
     pub history_id: Option<String>,
+    /// Caches imported with `--cache-from`, asked when the local records
+    /// miss.
+    pub imported: Option<std::sync::Arc<dyn strata_cache::ImportedCache>>,
 }
 
 /// How a step was satisfied.
@@ -472,7 +475,10 @@ impl StageBuilder<'_> {
         );
         self.progress.event(Event::Started(sref.clone()));
         if !self.no_cache()
-            && let Some(record) = self.records.get(&key)?
+            && let Some(record) = self.records.get(&key)?.or_else(|| {
+                let imported = self.opts.imported.as_ref()?;
+                imported.lookup(&key)
+            })
         {
             let layer = match &record.layer {
                 Some(l) => LayerRef::from_record(l, &self.opts.layer_media_type),

@@ -427,3 +427,54 @@ fn a_stage_of_another_platform_fails_before_anything_runs() {
     );
     assert!(fake.take_ran().is_empty());
 }
+
+/// Records of another store, as `--cache-from` brings them.
+#[derive(Debug)]
+struct Imported(BTreeMap<strata_cache::Key, strata_cache::CacheRecord>);
+
+impl strata_cache::ImportedCache for Imported {
+    fn lookup(&self, key: &strata_cache::Key) -> Option<strata_cache::CacheRecord> {
+        self.0.get(key).cloned()
+    }
+    fn fetch_blob(&self, _: &str) -> Result<bool, strata_cache::FetchError> {
+        Ok(false)
+    }
+}
+
+#[test]
+fn imported_records_hit_when_the_local_records_miss() {
+    let ops = Fake::default();
+    ops.set("requirements.txt", "django\n");
+    ops.set("app.py", "print(1)\n");
+    let plan = django();
+    let dir_a = tempfile::tempdir().unwrap();
+    let a = RecordStore::open(dir_a.path()).unwrap();
+    let first = solve(&plan, &ops, &a, &NoProgress, &opts()).unwrap();
+    ops.take_ran();
+    let imported = Imported(
+        a.list()
+            .unwrap()
+            .into_iter()
+            .map(|(r, _)| (r.key, r))
+            .collect(),
+    );
+
+    let dir_b = tempfile::tempdir().unwrap();
+    let b = RecordStore::open(dir_b.path()).unwrap();
+    let with_import = SolveOptions {
+        imported: Some(std::sync::Arc::new(imported)),
+        ..opts()
+    };
+    let out = solve(&plan, &ops, &b, &NoProgress, &with_import).unwrap();
+    assert!(ops.take_ran().is_empty());
+    assert_eq!(
+        statuses(&out),
+        ["cached", "cached", "cached", "cached", "config"]
+    );
+    assert_eq!(out.target.layers, first.target.layers);
+
+    // An edit still misses: the import answers only for unchanged inputs.
+    ops.set("app.py", "print(2)\n");
+    solve(&plan, &ops, &b, &NoProgress, &with_import).unwrap();
+    assert_eq!(ops.take_ran(), ["COPY ."]);
+}

@@ -9,8 +9,10 @@
 //! assert_eq!(key.to_string().len(), 64);
 //! ```
 
+mod imported;
 mod key;
 mod records;
 
+pub use imported::{FetchError, ImportedCache};
 pub use key::{KEY_VERSION, Key, KeyHasher, ParseKeyError};
 pub use records::{CacheRecord, LayerBlob, RecordError, RecordStore, StepInputs};

@@ -13,6 +13,9 @@
 //! - [`Client::push`], [`Client::push_tag`], [`Client::push_manifest`]:
 //!   `HEAD` before upload, cross-repository mounts, monolithic or chunked
 //!   uploads, manifests then the index.
+//! - [`Client::get_manifest`], [`Client::blob_exists`],
+//!   [`Client::fetch_blob_into`]: single manifests and blobs, for
+//!   artifacts such as exported caches.
 //! - Auth: anonymous, basic, bearer tokens (`WWW-Authenticate` challenge),
 //!   credentials from docker's `config.json` and credential helpers
 //!   ([`DockerConfig`]). Plain HTTP only for loopback registries or those
@@ -29,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+mod artifact;
 mod base64;
 mod challenge;
 mod client;

@@ -268,7 +268,7 @@ impl Client {
     }
 
     /// Downloads one blob into the store, retrying a broken stream.
-    fn fetch_blob(
+    pub(crate) fn fetch_blob(
         &self,
         store: &Store,
         r: &Reference,

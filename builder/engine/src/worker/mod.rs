@@ -10,6 +10,7 @@
 mod cache_mounts;
 mod copy;
 mod error;
+mod mount_share;
 mod run;
 mod sources;
 mod view;
@@ -17,6 +18,7 @@ mod view;
 pub use cache_mounts::CacheMounts;
 pub use copy::looks_like_tar;
 pub use error::WorkerError;
+pub use mount_share::{pack_cache_mounts, plan_cache_mounts, restore_cache_mounts};
 pub use sources::NamedContext;
 
 use crate::image::BaseImages;
@@ -43,6 +45,9 @@ pub struct WorkerOptions {
     pub named_contexts: BTreeMap<String, NamedContext>,
     /// `--allow security.insecure`: permits `RUN --security=insecure`.
     pub allow_insecure: bool,
+    /// Caches imported with `--cache-from`: a layer blob the store lacks
+    /// is fetched from them before it is extracted.
+    pub imported: Option<std::sync::Arc<dyn strata_cache::ImportedCache>>,
 }
 
 /// Performs steps for the solver.
@@ -100,6 +105,11 @@ impl Worker {
             cancel: CancelToken::new(),
             images,
         })
+    }
+
+    /// The cache-mount directories (`RUN --mount=type=cache`).
+    pub fn cache_mounts(&self) -> &CacheMounts {
+        &self.cache_mounts
     }
 
     /// The store.

@@ -69,7 +69,15 @@ impl Worker {
             .parse()
             .map_err(|e| WorkerError::Invalid(format!("layer {}: {e}", layer.blob.digest)))?;
         let store = &self.store;
+        let imported = self.opts.imported.as_deref();
         Ok(self.snapshots.ensure(&layer.diff_id, |dir| {
+            if !store.has_blob(&digest)
+                && let Some(imported) = imported
+            {
+                imported
+                    .fetch_blob(digest.as_str())
+                    .map_err(|e| format!("fetching {digest} from an imported cache: {e}"))?;
+            }
             let reader = store.open_verified(&digest).map_err(|e| e.to_string())?;
             extract(reader, dir, ExtractMode::Overlay, Some(&layer.diff_id))
                 .map_err(|e| e.to_string())
