@@ -78,10 +78,8 @@ fn chown_ids(root: &RootFs, spec: &str) -> Result<(u32, u32), WorkerError> {
 
 /// What an archive's first bytes say it is.
 enum Archive {
-    /// A tar stream, possibly gzip or zstd compressed.
+    /// A tar stream, possibly compressed (gzip, bzip2, xz, zstd).
     Tar,
-    /// A compression this version cannot read.
-    Unreadable(&'static str),
     /// Not an archive: copied as a file.
     No,
 }
@@ -114,17 +112,8 @@ fn tar_header_ok(block: &[u8]) -> bool {
 }
 
 fn classify(path: &Path) -> Result<Archive, WorkerError> {
-    let mut head = [0u8; 6];
-    let mut f = File::open(path).map_err(io_err(path))?;
-    let n = f.read(&mut head).map_err(io_err(path))?;
-    if head[..n].starts_with(b"BZh") {
-        return Ok(Archive::Unreadable("bzip2"));
-    }
-    if head[..n].starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Ok(Archive::Unreadable("xz"));
-    }
-    let f = File::open(path).map_err(io_err(path))?;
-    Ok(if looks_like_tar(BufReader::new(f)) {
+    let reader = super::decompress::open(path).map_err(io_err(path))?;
+    Ok(if looks_like_tar(reader) {
         Archive::Tar
     } else {
         Archive::No
@@ -294,12 +283,6 @@ impl Worker {
                                 let dir = if dir.is_empty() { "/" } else { dir };
                                 self.unpack(root, &host, dir, &parent_meta)?;
                             }
-                            Archive::Unreadable(kind) => {
-                                return Err(WorkerError::Unsupported(format!(
-                                    "ADD of a {kind}-compressed archive ({})",
-                                    entry.path
-                                )));
-                            }
                             Archive::No => {
                                 let mut f = File::open(&host).map_err(io_err(&host))?;
                                 root.write_file(&path, &mut f, &meta, &parent_meta)?;
@@ -358,9 +341,9 @@ impl Worker {
         let fd = root.mkdir_all(dir, parent_meta)?;
         // The directory's fd pins it: nothing can swap in a symlink now.
         let target = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        let f = File::open(archive).map_err(io_err(archive))?;
+        let reader = super::decompress::open(archive).map_err(io_err(archive))?;
         extract(
-            BufReader::new(f),
+            BufReader::new(reader),
             Path::new(&target),
             ExtractMode::Apply,
             None,

@@ -9,6 +9,7 @@
 
 mod cache_mounts;
 mod copy;
+mod decompress;
 mod error;
 mod mount_share;
 mod run;
