@@ -171,6 +171,11 @@ pub struct BuildArgs {
     #[arg(long, default_value = "default", value_parser = ["default", "host", "none"])]
     pub network: String,
 
+    /// Run RUN steps with an external OCI runtime (`runc`, `crun`, or a
+    /// path to a compatible binary) instead of the built-in executor.
+    #[arg(long, value_name = "runc|crun|PATH")]
+    pub runtime: Option<String>,
+
     /// Where else to put the result: `type=oci|docker|local|tar,dest=…`
     /// (`tar=false` for an OCI directory), or a directory; repeatable.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]

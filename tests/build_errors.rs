@@ -128,6 +128,25 @@ fn from_platform_of_the_host_builds() {
     assert_eq!(env.image("host").file("/a").text(), "a\n");
 }
 
+#[test]
+fn a_missing_runtime_binary_is_a_clear_error() {
+    let env = Env::new();
+    let ctx = dockerfile_context(&env, "ctx", "FROM busybox\nRUN true\n", &[]);
+    let b = env
+        .build(&ctx, &["--runtime", "no-such-runtime-x"])
+        .failed();
+    assert!(
+        b.stderr
+            .contains("--runtime no-such-runtime-x: no such executable"),
+        "{}",
+        b.stderr
+    );
+    let b = env
+        .build(&ctx, &["--runtime", "/nonexistent/runc"])
+        .failed();
+    assert!(b.stderr.contains("/nonexistent/runc"), "{}", b.stderr);
+}
+
 /// Starts a build whose RUN sleeps, and waits until the RUN has started.
 fn start_sleeping_build(env: &Env, marker: u32) -> (Child, std::path::PathBuf) {
     let ctx = dockerfile_context(
@@ -139,8 +158,8 @@ fn start_sleeping_build(env: &Env, marker: u32) -> (Child, std::path::PathBuf) {
         &[],
     );
     let mut child = env
-        .strata()
-        .args(["build", "--progress=plain", "-t", "slow"])
+        .strata_build()
+        .args(["--progress=plain", "-t", "slow"])
         .arg(&ctx)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -276,10 +295,19 @@ fn sigkill_during_a_run_then_rebuild_succeeds() {
     assert_eq!(problems, Vec::<&str>::new(), "{report}");
 }
 
-#[test]
-fn store_check_is_clean_after_kill_and_rebuild() {
-    let env = Env::new();
-    let marker = 34;
+crate::for_each_executor!(
+    store_check_is_clean_after_kill_and_rebuild,
+    sigkill_of_the_build_kills_the_step_processes,
+);
+
+/// A `sleep` argument no other test (nor the other executor's run of the
+/// same test) uses.
+fn marker(env: &Env, base: u32) -> u32 {
+    base + if env.runtime.is_some() { 100 } else { 0 }
+}
+
+fn store_check_is_clean_after_kill_and_rebuild(env: Env) {
+    let marker = marker(&env, 34);
     let (mut child, ctx) = start_sleeping_build(&env, marker);
     child.kill().expect("SIGKILL");
     wait_with_timeout(&mut child, Duration::from_secs(10));
@@ -293,11 +321,9 @@ fn store_check_is_clean_after_kill_and_rebuild() {
     env.assert_store_clean();
 }
 
-#[test]
-fn sigkill_of_the_build_kills_the_step_processes() {
-    let env = Env::new();
-    let marker = 35;
-    let (mut child, _ctx) = start_sleeping_build(&env, marker);
+fn sigkill_of_the_build_kills_the_step_processes(env: Env) {
+    let marker = marker(&env, 35);
+    let (mut child, ctx) = start_sleeping_build(&env, marker);
     child.kill().expect("SIGKILL");
     wait_with_timeout(&mut child, Duration::from_secs(10));
     let started = Instant::now();
@@ -307,4 +333,7 @@ fn sigkill_of_the_build_kills_the_step_processes() {
     let left = sleepers(marker);
     kill_sleepers(marker);
     assert_eq!(left, Vec::<String>::new(), "orphaned step processes");
+    // The next build removes what the killed one left (for runc: its
+    // container state and cgroup, through `runc delete --force`).
+    env.build(&ctx, &["-t", "slow", "--build-arg", "T=0"]).ok();
 }

@@ -7,6 +7,13 @@ mod common;
 
 use common::{Env, dockerfile_context, write};
 
+crate::for_each_executor!(
+    cache_mount_persists_across_builds_and_stays_out_of_the_image,
+    secret_is_visible_in_run_and_absent_from_every_layer,
+    bind_mounts_from_the_context_and_from_a_stage,
+    tmpfs_mount_is_a_tmpfs_and_leaves_nothing,
+);
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -28,9 +35,7 @@ fn all_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-#[test]
-fn cache_mount_persists_across_builds_and_stays_out_of_the_image() {
-    let env = Env::new();
+fn cache_mount_persists_across_builds_and_stays_out_of_the_image(env: Env) {
     let ctx = dockerfile_context(
         &env,
         "ctx",
@@ -60,9 +65,7 @@ RUN --mount=type=cache,id=other,target=/var/cache/app echo run >> /var/cache/app
     assert_eq!(env.image("c").file("/count").text().trim(), "1");
 }
 
-#[test]
-fn secret_is_visible_in_run_and_absent_from_every_layer() {
-    let env = Env::new();
+fn secret_is_visible_in_run_and_absent_from_every_layer(env: Env) {
     const SECRET: &str = "s3cr3t-Value-93871";
     let secret_file = env.path("token.txt");
     write(&secret_file, SECRET);
@@ -121,9 +124,7 @@ RUN --mount=type=secret,id=tok,target=/etc/app/token cat /etc/app/token | wc -c 
     assert!(failed.stderr.contains("missing"), "{}", failed.stderr);
 }
 
-#[test]
-fn bind_mounts_from_the_context_and_from_a_stage() {
-    let env = Env::new();
+fn bind_mounts_from_the_context_and_from_a_stage(env: Env) {
     let ctx = dockerfile_context(
         &env,
         "ctx",
@@ -172,9 +173,7 @@ RUN --mount=type=bind,source=data,target=/rw,rw echo scribble > /rw/f.txt && cat
     assert_eq!(env.image("bind").file("/bound.txt").text(), "new content\n");
 }
 
-#[test]
-fn tmpfs_mount_is_a_tmpfs_and_leaves_nothing() {
-    let env = Env::new();
+fn tmpfs_mount_is_a_tmpfs_and_leaves_nothing(env: Env) {
     let ctx = dockerfile_context(
         &env,
         "ctx",

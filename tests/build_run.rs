@@ -7,9 +7,19 @@ mod common;
 
 use common::{Env, build_image, dockerfile_context};
 
-#[test]
-fn workdir_env_arg_user_and_shell_reach_run() {
-    let env = Env::new();
+crate::for_each_executor!(
+    workdir_env_arg_user_and_shell_reach_run,
+    build_args_change_only_the_steps_that_see_them,
+    heredoc_run_runs_as_a_script,
+    network_none_leaves_only_loopback,
+    network_none_flag_does_not_reuse_host_network_results,
+    run_network_host_wins_over_the_network_none_flag,
+    run_does_not_leave_hosts_resolv_conf_or_mount_points_in_the_layer,
+    user_without_group_gets_home_and_supplementary_groups,
+    files_removed_by_run_are_whiteouts_in_the_layer,
+);
+
+fn workdir_env_arg_user_and_shell_reach_run(env: Env) {
     let image = build_image(
         &env,
         "FROM busybox
@@ -56,9 +66,7 @@ RUN hello world
     assert_eq!(config["Shell"], serde_json::json!(["/myshell", "-c"]));
 }
 
-#[test]
-fn build_args_change_only_the_steps_that_see_them() {
-    let env = Env::new();
+fn build_args_change_only_the_steps_that_see_them(env: Env) {
     let ctx = dockerfile_context(
         &env,
         "ctx",
@@ -111,9 +119,7 @@ RUN echo after > /after
     assert_eq!(third.ran(), Vec::<String>::new());
 }
 
-#[test]
-fn heredoc_run_runs_as_a_script() {
-    let env = Env::new();
+fn heredoc_run_runs_as_a_script(env: Env) {
     let image = build_image(
         &env,
         "FROM busybox
@@ -149,9 +155,7 @@ fn interfaces(netdev: &str) -> Vec<String> {
     names
 }
 
-#[test]
-fn network_none_leaves_only_loopback() {
-    let env = Env::new();
+fn network_none_leaves_only_loopback(env: Env) {
     let ctx = dockerfile_context(
         &env,
         "ctx",
@@ -172,9 +176,7 @@ RUN cat /proc/net/dev > /default.txt
     );
 }
 
-#[test]
-fn network_none_flag_does_not_reuse_host_network_results() {
-    let env = Env::new();
+fn network_none_flag_does_not_reuse_host_network_results(env: Env) {
     let ctx = dockerfile_context(
         &env,
         "ctx",
@@ -202,11 +204,9 @@ fn network_none_flag_does_not_reuse_host_network_results() {
     );
 }
 
-#[test]
-fn run_network_host_wins_over_the_network_none_flag() {
+fn run_network_host_wins_over_the_network_none_flag(env: Env) {
     // As in BuildKit: `--network` of the build is the default of every
     // RUN, and a RUN's own `--network` overrides it.
-    let env = Env::new();
     let ctx = dockerfile_context(
         &env,
         "ctx",
@@ -235,9 +235,7 @@ fn run_network_host_wins_over_the_network_none_flag() {
     );
 }
 
-#[test]
-fn run_does_not_leave_hosts_resolv_conf_or_mount_points_in_the_layer() {
-    let env = Env::new();
+fn run_does_not_leave_hosts_resolv_conf_or_mount_points_in_the_layer(env: Env) {
     let image = build_image(
         &env,
         "FROM busybox
@@ -265,9 +263,7 @@ RUN test -s /etc/resolv.conf && test -e /etc/hosts && test -e /dev/null && hostn
     assert_eq!(names, ["marker", "tmp", "tmp/hostname"]);
 }
 
-#[test]
-fn user_without_group_gets_home_and_supplementary_groups() {
-    let env = Env::new();
+fn user_without_group_gets_home_and_supplementary_groups(env: Env) {
     let image = build_image(
         &env,
         "FROM busybox
@@ -297,9 +293,7 @@ RUN id -u > /tmp/u3 && echo $HOME > /tmp/home3
     assert_eq!(image.file("/tmp/home3").text(), "/home/app\n");
 }
 
-#[test]
-fn files_removed_by_run_are_whiteouts_in_the_layer() {
-    let env = Env::new();
+fn files_removed_by_run_are_whiteouts_in_the_layer(env: Env) {
     let image = build_image(
         &env,
         "FROM busybox

@@ -230,9 +230,7 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         imported: imported.clone(),
     };
     crate::isolate::private_mounts()?;
-    let executor = Box::new(strata_exec::NamespaceExecutor::with_scratch_root(
-        store.root().join("tmp"),
-    ));
+    let executor = buildopts::executor(args.runtime.as_deref(), store.root().join("tmp"))?;
     let worker = Worker::new(
         store.clone(),
         images.clone(),

@@ -48,6 +48,39 @@ pub fn apply_network(plan: &mut strata_plan::Plan, network: &str) {
     }
 }
 
+/// `--runtime`: the executor for RUN steps, keeping its scratch dirs in
+/// `scratch` (the store's `tmp/`). Without the flag, the built-in one.
+pub fn executor(runtime: Option<&str>, scratch: PathBuf) -> Result<Box<dyn strata_exec::Executor>> {
+    let Some(runtime) = runtime else {
+        return Ok(Box::new(strata_exec::NamespaceExecutor::with_scratch_root(
+            scratch,
+        )));
+    };
+    let binary = find_executable(runtime).with_context(|| {
+        format!("--runtime {runtime}: no such executable (install it, or give its path)")
+    })?;
+    Ok(Box::new(
+        strata_exec::RuncExecutor::new(binary).with_scratch_root(scratch),
+    ))
+}
+
+/// `name` looked up in `PATH` (or used as is when it has a `/`), when it
+/// is an executable file.
+fn find_executable(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let is_exe = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        return is_exe(&path).then_some(path);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_exe(p))
+}
+
 /// Splits `k=v,k=v` (values may not contain commas).
 pub fn key_values(spec: &str) -> Result<Vec<(String, String)>> {
     spec.split(',')

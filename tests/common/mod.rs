@@ -123,11 +123,39 @@ fn template() -> &'static Path {
     })
 }
 
+/// Runs each listed test body (a `fn(Env)`) twice: with the built-in
+/// executor (module `builtin`) and with `--runtime runc` (module `runc`).
+#[macro_export]
+macro_rules! for_each_executor {
+    ($($name:ident),* $(,)?) => {
+        mod builtin {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(super::common::Env::new());
+                }
+            )*
+        }
+        mod runc {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(env) = super::common::Env::with_runtime("runc") {
+                        super::$name(env);
+                    }
+                }
+            )*
+        }
+    };
+}
+
 /// One test's world: a temporary directory with its own store.
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
     builds: AtomicUsize,
+    /// `--runtime` given to every build (None: the built-in executor).
+    pub runtime: Option<String>,
 }
 
 impl Env {
@@ -144,7 +172,30 @@ impl Env {
             dir,
             root,
             builds: AtomicUsize::new(0),
+            runtime: None,
         }
+    }
+
+    /// A fresh store whose builds run RUN with `strata build --runtime
+    /// RUNTIME`; None (after a note) when the runtime is not installed,
+    /// outside CI.
+    pub fn with_runtime(runtime: &str) -> Option<Env> {
+        if !have_tool(runtime) {
+            return None;
+        }
+        let mut env = Env::new();
+        env.runtime = Some(runtime.to_string());
+        Some(env)
+    }
+
+    /// `strata --root ROOT build [--runtime R]`.
+    pub fn strata_build(&self) -> Command {
+        let mut cmd = self.strata();
+        cmd.arg("build");
+        if let Some(runtime) = &self.runtime {
+            cmd.args(["--runtime", runtime]);
+        }
+        cmd
     }
 
     /// A path inside the test's directory.
@@ -186,8 +237,8 @@ impl Env {
         let n = self.builds.fetch_add(1, Ordering::SeqCst);
         let meta = self.path(&format!("meta-{n}.json"));
         let iid = self.path(&format!("iid-{n}"));
-        let mut cmd = self.strata();
-        cmd.args(["build", "--progress=plain", "--metadata-file"])
+        let mut cmd = self.strata_build();
+        cmd.args(["--progress=plain", "--metadata-file"])
             .arg(&meta)
             .arg("--iidfile")
             .arg(&iid)
