@@ -17,6 +17,7 @@ crate::for_each_executor!(
     run_does_not_leave_hosts_resolv_conf_or_mount_points_in_the_layer,
     user_without_group_gets_home_and_supplementary_groups,
     files_removed_by_run_are_whiteouts_in_the_layer,
+    setuid_programs_work_for_a_non_root_user,
 );
 
 fn workdir_env_arg_user_and_shell_reach_run(env: Env) {
@@ -326,4 +327,22 @@ RUN rm /d/f && rm -r /d/gone && rm /bin/vi
         .collect();
     names.sort();
     assert_eq!(names, ["bin", "bin/.wh.vi", "d", "d/.wh.f", "d/.wh.gone"]);
+}
+
+/// no_new_privs stays off, as in BuildKit (moby/buildkit#745): a setuid
+/// program run by a non-root USER gets euid 0 (`su`, `sudo`, `ping` need
+/// this). With no_new_privs, exec would ignore the setuid bit.
+fn setuid_programs_work_for_a_non_root_user(env: Env) {
+    let image = build_image(
+        &env,
+        "FROM busybox
+RUN cp /bin/bash /bin/suid-bash && chmod 4755 /bin/suid-bash
+USER app
+RUN /bin/suid-bash -p -c 'echo \"$UID $EUID\"' > /tmp/ids
+",
+        &[],
+        "suid",
+    );
+    assert_eq!(image.file("/bin/suid-bash").mode & 0o7777, 0o4755);
+    assert_eq!(image.file("/tmp/ids").text(), "1000 0\n");
 }
