@@ -14,6 +14,7 @@ pub mod image_config;
 pub mod key;
 pub mod ops;
 pub mod overlay;
+pub mod predict;
 pub mod progress;
 pub mod snapshots;
 pub mod solve;

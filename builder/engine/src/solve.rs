@@ -317,38 +317,8 @@ impl StageBuilder<'_> {
                 .is_some_and(|n| self.opts.no_cache_stages.contains(n))
     }
 
-    fn base(&self) -> Result<State, BuildError> {
-        let base_err = |cause| BuildError::Base {
-            stage: format!("stage {}", self.stage.id.0),
-            line: self.stage.span.start_line,
-            cause,
-        };
-        match &self.stage.base {
-            ImageSource::Scratch => Ok(State::from_image(scratch_config(), Vec::new())),
-            ImageSource::Stage(id) => {
-                let parent = self.stages.get(id).ok_or(BuildError::BadStage(id.0))?;
-                let mut state = parent.clone();
-                state.config = StageConfig {
-                    image: parent.config.image.clone(),
-                    cmd_set: false,
-                };
-                Ok(state)
-            }
-            ImageSource::Image(_) => {
-                let mut state = self.ops.base(&self.stage.base).map_err(base_err)?;
-                // The frontend ran the image's ONBUILD triggers as the
-                // stage's first steps; like BuildKit, they do not pass on.
-                if state.config.image.config.on_build.take().is_some() {
-                    state.refresh();
-                }
-                Ok(state)
-            }
-            other => self.ops.base(other).map_err(base_err),
-        }
-    }
-
     fn build(&mut self) -> Result<State, BuildError> {
-        let mut state = self.base()?;
+        let mut state = stage_base(self.stage, self.ops, self.stages)?;
         let total = self.stage.steps.len() + 1;
         let mut first_miss: Option<String> = None;
         for (i, step) in self.stage.steps.iter().enumerate() {
@@ -385,86 +355,18 @@ impl StageBuilder<'_> {
             line: step.span.start_line,
             cause,
         };
-        let mut inputs = StepInputs {
-            parent: Some(state.identity),
-            inputs: BTreeMap::new(),
+        let Some(keyed) = key_step(self.ops, state, step, self.stages).map_err(op_err)? else {
+            return Ok((None, StepStatus::Config));
         };
-        let definition = step_definition(step);
-        inputs
-            .inputs
-            .insert("definition".into(), definition.to_string());
-        let kind_name;
-        let mut prepared = None;
-        match &step.kind {
-            StepKind::Config(edit) => {
-                state.config.apply(edit);
-                state.push(None, &step.text);
-                return Ok((None, StepStatus::Config));
-            }
-            StepKind::Workdir(path) => {
-                let dir = state.config.set_workdir(path);
-                state.refresh();
-                inputs.parent = Some(state.identity);
-                inputs.inputs.insert("dir".into(), dir);
-                kind_name = "workdir";
-            }
-            StepKind::Copy(copy) => {
-                let source = self
-                    .ops
-                    .copy_inputs(state, copy, self.stages)
-                    .map_err(op_err)?;
-                inputs
-                    .inputs
-                    .insert("workdir".into(), state.config.image.config.workdir().into());
-                inputs.inputs.insert("source".into(), source.digest.clone());
-                if let Some(files) = &source.files {
-                    self.records.put_manifest(&source.digest, files)?;
-                }
-                kind_name = "copy";
-            }
-            StepKind::Run(run) => {
-                let config = &state.config.image.config;
-                let mut env: Vec<(String, String)> = config
-                    .env
-                    .iter()
-                    .flatten()
-                    .map(|kv| match kv.split_once('=') {
-                        Some((k, v)) => (k.to_string(), v.to_string()),
-                        None => (kv.clone(), String::new()),
-                    })
-                    .collect();
-                for (k, v) in &step.build_args {
-                    if !env.iter().any(|(ek, _)| ek == k) {
-                        env.push((k.clone(), v.clone()));
-                    }
-                }
-                let run = PreparedRun {
-                    step: run.clone(),
-                    argv: config.wrap(&run.command),
-                    env,
-                    user: config.user.clone().unwrap_or_default(),
-                    workdir: config.workdir().to_string(),
-                };
-                inputs
-                    .inputs
-                    .insert("argv".into(), format!("{:?}", run.argv));
-                for (k, v) in &run.env {
-                    inputs.inputs.insert(format!("env:{k}"), v.clone());
-                }
-                inputs.inputs.insert("user".into(), run.user.clone());
-                inputs.inputs.insert("workdir".into(), run.workdir.clone());
-                for (target, digest) in self
-                    .ops
-                    .mount_inputs(state, &run, self.stages)
-                    .map_err(op_err)?
-                {
-                    inputs.inputs.insert(format!("mount:{target}"), digest);
-                }
-                prepared = Some(run);
-                kind_name = "run";
-            }
+        if let Some((digest, files)) = &keyed.manifest {
+            self.records.put_manifest(digest, files)?;
         }
-        let key = step_key(kind_name, &inputs);
+        let KeyedStep {
+            key,
+            inputs,
+            run: prepared,
+            ..
+        } = keyed;
         let history_slot = format!("{}:{}", self.stage.id.0, sref.index);
         self.history.steps.insert(
             history_slot.clone(),
@@ -479,16 +381,11 @@ impl StageBuilder<'_> {
                 let imported = self.opts.imported.as_ref()?;
                 imported.lookup(&key)
             })
+            && let Some(layer) = cached_layer(&record, &self.opts.layer_media_type)
         {
-            let layer = match &record.layer {
-                Some(l) => LayerRef::from_record(l, &self.opts.layer_media_type),
-                None => None,
-            };
-            if record.layer.is_none() || layer.is_some() {
-                state.push(layer, &step.text);
-                self.progress.event(Event::Cached(sref.clone()));
-                return Ok((Some(key), StepStatus::Cached));
-            }
+            state.push(layer, &step.text);
+            self.progress.event(Event::Cached(sref.clone()));
+            return Ok((Some(key), StepStatus::Cached));
         }
         let reason = if self.no_cache() {
             MissReason::NoCache
@@ -554,6 +451,154 @@ impl StageBuilder<'_> {
         self.progress.event(Event::Done(sref.clone(), duration));
         Ok((Some(key), StepStatus::Ran(reason.to_string())))
     }
+}
+
+/// The state a stage starts from: scratch, another stage's result (with a
+/// fresh `CMD` flag) or an image from `ops`.
+pub(crate) fn stage_base(
+    stage: &Stage,
+    ops: &dyn Ops,
+    stages: &Stages,
+) -> Result<State, BuildError> {
+    let base_err = |cause| BuildError::Base {
+        stage: format!("stage {}", stage.id.0),
+        line: stage.span.start_line,
+        cause,
+    };
+    match &stage.base {
+        ImageSource::Scratch => Ok(State::from_image(scratch_config(), Vec::new())),
+        ImageSource::Stage(id) => {
+            let parent = stages.get(id).ok_or(BuildError::BadStage(id.0))?;
+            let mut state = parent.clone();
+            state.config = StageConfig {
+                image: parent.config.image.clone(),
+                cmd_set: false,
+            };
+            Ok(state)
+        }
+        ImageSource::Image(_) => {
+            let mut state = ops.base(&stage.base).map_err(base_err)?;
+            // The frontend ran the image's ONBUILD triggers as the
+            // stage's first steps; like BuildKit, they do not pass on.
+            if state.config.image.config.on_build.take().is_some() {
+                state.refresh();
+            }
+            Ok(state)
+        }
+        other => ops.base(other).map_err(base_err),
+    }
+}
+
+/// What a cache record gives a hit: `Some(None)` for a step without a
+/// layer, `Some(Some(layer))`, or `None` when the record's layer has no
+/// blob to use (then the step runs again).
+pub(crate) fn cached_layer(record: &CacheRecord, media_type: &str) -> Option<Option<LayerRef>> {
+    match &record.layer {
+        None => Some(None),
+        Some(l) => LayerRef::from_record(l, media_type).map(Some),
+    }
+}
+
+/// A step's key and what went into it, computed from the state before it.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyedStep {
+    /// The cache key.
+    pub(crate) key: Key,
+    /// What went into the key (recorded, for explanations of later misses).
+    pub(crate) inputs: StepInputs,
+    /// For RUN: the step resolved against the state.
+    pub(crate) run: Option<PreparedRun>,
+    /// For COPY/ADD: the source digest and its per-file digests.
+    pub(crate) manifest: Option<(String, BTreeMap<String, String>)>,
+}
+
+/// Computes a step's key the one way the solver does, for builds and for
+/// predictions ([`crate::predict`]). A configuration-only step has no key:
+/// it is applied to `state` and `None` is returned. A WORKDIR changes the
+/// state's configuration before its key is taken, as its result does.
+pub(crate) fn key_step(
+    ops: &dyn Ops,
+    state: &mut State,
+    step: &Step,
+    stages: &Stages,
+) -> Result<Option<KeyedStep>, OpError> {
+    let mut inputs = StepInputs {
+        parent: Some(state.identity),
+        inputs: BTreeMap::new(),
+    };
+    let definition = step_definition(step);
+    inputs
+        .inputs
+        .insert("definition".into(), definition.to_string());
+    let kind_name;
+    let mut prepared = None;
+    let mut manifest = None;
+    match &step.kind {
+        StepKind::Config(edit) => {
+            state.config.apply(edit);
+            state.push(None, &step.text);
+            return Ok(None);
+        }
+        StepKind::Workdir(path) => {
+            let dir = state.config.set_workdir(path);
+            state.refresh();
+            inputs.parent = Some(state.identity);
+            inputs.inputs.insert("dir".into(), dir);
+            kind_name = "workdir";
+        }
+        StepKind::Copy(copy) => {
+            let source = ops.copy_inputs(state, copy, stages)?;
+            inputs
+                .inputs
+                .insert("workdir".into(), state.config.image.config.workdir().into());
+            inputs.inputs.insert("source".into(), source.digest.clone());
+            manifest = source.files.map(|files| (source.digest, files));
+            kind_name = "copy";
+        }
+        StepKind::Run(run) => {
+            let config = &state.config.image.config;
+            let mut env: Vec<(String, String)> = config
+                .env
+                .iter()
+                .flatten()
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (kv.clone(), String::new()),
+                })
+                .collect();
+            for (k, v) in &step.build_args {
+                if !env.iter().any(|(ek, _)| ek == k) {
+                    env.push((k.clone(), v.clone()));
+                }
+            }
+            let run = PreparedRun {
+                step: run.clone(),
+                argv: config.wrap(&run.command),
+                env,
+                user: config.user.clone().unwrap_or_default(),
+                workdir: config.workdir().to_string(),
+            };
+            inputs
+                .inputs
+                .insert("argv".into(), format!("{:?}", run.argv));
+            for (k, v) in &run.env {
+                inputs.inputs.insert(format!("env:{k}"), v.clone());
+            }
+            inputs.inputs.insert("user".into(), run.user.clone());
+            inputs.inputs.insert("workdir".into(), run.workdir.clone());
+            for (target, digest) in ops.mount_inputs(state, &run, stages)? {
+                inputs.inputs.insert(format!("mount:{target}"), digest);
+            }
+            prepared = Some(run);
+            kind_name = "run";
+        }
+    }
+    Ok(Some(KeyedStep {
+        key: step_key(kind_name, &inputs),
+        inputs,
+        run: prepared,
+        manifest,
+    }))
 }
 
 /// The key of a step: its kind, parent identity and every input.

@@ -478,3 +478,89 @@ fn imported_records_hit_when_the_local_records_miss() {
     solve(&plan, &ops, &b, &NoProgress, &with_import).unwrap();
     assert_eq!(ops.take_ran(), ["COPY ."]);
 }
+
+fn predicted(p: &strata_builder::predict::Prediction) -> Vec<String> {
+    use strata_builder::predict::Outcome;
+    p.steps
+        .iter()
+        .map(|s| match s.outcome {
+            Outcome::Hit | Outcome::PredictedHit => "cached".to_string(),
+            Outcome::Miss => "ran".to_string(),
+            Outcome::Config => "config".to_string(),
+        })
+        .collect()
+}
+
+fn ran_or_cached(out: &strata_builder::solve::SolveOutput) -> Vec<String> {
+    statuses(out)
+        .into_iter()
+        .map(|s| {
+            if s.starts_with("ran") {
+                "ran".into()
+            } else {
+                s
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn prediction_over_an_edit_sequence_matches_the_builds() {
+    use strata_builder::predict::{Outcome, Predictor};
+    let built = tempfile::tempdir().unwrap();
+    let built = RecordStore::open(built.path()).unwrap();
+    // The predictor's store stays empty: it never runs anything, so every
+    // hit after the first build is one it predicted itself.
+    let empty = tempfile::tempdir().unwrap();
+    let empty = RecordStore::open(empty.path()).unwrap();
+    let ops = Fake::default();
+    let mut predictor = Predictor::new(&ops, &empty, &opts().layer_media_type);
+    let plan = django();
+    let edits: [(&str, &str); 5] = [
+        ("requirements.txt", "django\n"),
+        ("app.py", "print(2)\n"),
+        ("requirements.txt", "django\nsix\n"),
+        ("app.py", "print(2)\n"),         // no change
+        ("requirements.txt", "django\n"), // revert: the first build's result
+    ];
+    ops.set("app.py", "print(1)\n");
+    for (path, content) in edits {
+        ops.set(path, content);
+        let prediction = predictor.predict(&plan).unwrap();
+        let build = solve(&plan, &ops, &built, &NoProgress, &opts()).unwrap();
+        ops.take_ran();
+        assert_eq!(
+            predicted(&prediction),
+            ran_or_cached(&build),
+            "after {path}"
+        );
+        // A prediction against the built store: every step hits, with the
+        // very keys the build used.
+        let after = Predictor::new(&ops, &built, &opts().layer_media_type)
+            .predict(&plan)
+            .unwrap();
+        assert!(after.steps.iter().all(|s| s.outcome != Outcome::Miss));
+        let after_keys: Vec<_> = after.steps.iter().map(|s| s.key).collect();
+        let built_keys: Vec<_> = build.steps.iter().map(|s| s.key).collect();
+        assert_eq!(after_keys, built_keys);
+    }
+    assert!(ops.take_ran().is_empty(), "a prediction performs nothing");
+}
+
+#[test]
+fn prediction_in_a_cold_store_misses_from_the_first_keyed_step() {
+    use strata_builder::predict::Predictor;
+    let dir = tempfile::tempdir().unwrap();
+    let records = RecordStore::open(dir.path()).unwrap();
+    let ops = Fake::default();
+    ops.set("requirements.txt", "django\n");
+    let prediction = Predictor::new(&ops, &records, &opts().layer_media_type)
+        .predict(&django())
+        .unwrap();
+    assert_eq!(
+        predicted(&prediction),
+        ["ran", "ran", "ran", "ran", "config"]
+    );
+    assert_eq!(prediction.counts(), (4, 0));
+    assert!(ops.take_ran().is_empty());
+}
