@@ -46,6 +46,66 @@ pub enum Command {
     /// Store maintenance.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Benchmarks: scripted edit scenarios, git history replay, predictions.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `strata bench …`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Run a scenario (a project and a scripted sequence of edits, rebuilt
+    /// after each), with buildah and docker side by side when installed.
+    Scenario(ScenarioArgs),
+    /// Build (or, with --predict, predict) each of the last commits of a
+    /// git repository, oldest first, in one checkout.
+    Replay(ReplayArgs),
+}
+
+/// `strata bench scenario`.
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// The scenario (`django`, `django-python`, `large-context`,
+    /// `multi-stage`) or `all`.
+    pub name: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Files in the generated context of `large-context` (about 11.5 KB each).
+    #[arg(long, default_value_t = 20_000)]
+    pub files: u32,
+    /// Peers to run side by side: `auto` (those installed), `none`, or a
+    /// comma-separated list of `docker`, `buildah`.
+    #[arg(long, default_value = "auto")]
+    pub peers: String,
+    /// Where projects and stores go (default: a temporary directory, removed after).
+    #[arg(long, value_name = "DIR")]
+    pub work: Option<PathBuf>,
+}
+
+/// `strata bench replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A git repository with a Dockerfile.
+    pub repo: PathBuf,
+    /// How many of the last commits to build.
+    #[arg(long, default_value_t = 10)]
+    pub commits: usize,
+    /// The Dockerfile, relative to the repository's root.
+    #[arg(short = 'f', long = "file", default_value = "Dockerfile")]
+    pub file: String,
+    /// Set a build-time variable (`KEY=VALUE`); repeatable.
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// Execute nothing: predict each step's hit or miss from the keys.
+    #[arg(long)]
+    pub predict: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The checkout directory (default: a temporary one, removed after).
+    #[arg(long, value_name = "DIR")]
+    pub work: Option<PathBuf>,
 }
 
 /// `strata store …`.

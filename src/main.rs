@@ -4,6 +4,7 @@ mod cli;
 mod isolate;
 mod progress;
 mod cmd {
+    pub mod bench;
     pub mod build;
     pub mod buildopts;
     pub mod cache_share;
@@ -36,6 +37,8 @@ fn run(cli: &cli::Cli) -> Result<ExitCode> {
         Command::Tag(args) => cmd::images::tag(args, &open_store(cli)?)?,
         Command::Import(args) => cmd::images::import(args, &open_store(cli)?)?,
         Command::Load(args) => cmd::load::run(args, &open_store(cli)?)?,
+        Command::Bench(cli::BenchCommand::Scenario(args)) => cmd::bench::scenario(args, cli)?,
+        Command::Bench(cli::BenchCommand::Replay(args)) => cmd::bench::replay(args, cli)?,
         Command::Store(cli::StoreCommand::Check) => {
             if !cmd::images::check(&open_store(cli)?)? {
                 return Ok(ExitCode::FAILURE);

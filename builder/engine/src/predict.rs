@@ -90,7 +90,6 @@ impl Prediction {
 /// Predicts builds one after the other, remembering the misses of earlier
 /// predictions as results that would exist.
 pub struct Predictor<'a> {
-    ops: &'a dyn Ops,
     records: &'a RecordStore,
     layer_media_type: String,
     predicted: BTreeSet<Key>,
@@ -105,22 +104,21 @@ impl std::fmt::Debug for Predictor<'_> {
 }
 
 impl<'a> Predictor<'a> {
-    /// A predictor over the store's records; `ops` answers the questions
-    /// about inputs (base images, context digests) and is never asked to
-    /// perform a step. `layer_media_type` is the blob type a build would
-    /// export, as in [`crate::solve::SolveOptions`].
-    pub fn new(ops: &'a dyn Ops, records: &'a RecordStore, layer_media_type: &str) -> Self {
+    /// A predictor over the store's records. `layer_media_type` is the
+    /// blob type a build would export, as in [`crate::solve::SolveOptions`].
+    pub fn new(records: &'a RecordStore, layer_media_type: &str) -> Self {
         Predictor {
-            ops,
             records,
             layer_media_type: layer_media_type.to_string(),
             predicted: BTreeSet::new(),
         }
     }
 
-    /// Predicts a build of `plan.target`.
-    pub fn predict(&mut self, plan: &Plan) -> Result<Prediction, BuildError> {
-        let ops = PredictOps { inner: self.ops };
+    /// Predicts a build of `plan.target`. `ops` answers the questions
+    /// about inputs (base images, context digests) and is never asked to
+    /// perform a step.
+    pub fn predict(&mut self, plan: &Plan, ops: &dyn Ops) -> Result<Prediction, BuildError> {
+        let ops = PredictOps { inner: ops };
         let mut stages = Stages::new();
         let mut out = Prediction::default();
         for id in plan.required_stages() {

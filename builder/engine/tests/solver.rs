@@ -514,7 +514,7 @@ fn prediction_over_an_edit_sequence_matches_the_builds() {
     let empty = tempfile::tempdir().unwrap();
     let empty = RecordStore::open(empty.path()).unwrap();
     let ops = Fake::default();
-    let mut predictor = Predictor::new(&ops, &empty, &opts().layer_media_type);
+    let mut predictor = Predictor::new(&empty, &opts().layer_media_type);
     let plan = django();
     let edits: [(&str, &str); 5] = [
         ("requirements.txt", "django\n"),
@@ -526,7 +526,7 @@ fn prediction_over_an_edit_sequence_matches_the_builds() {
     ops.set("app.py", "print(1)\n");
     for (path, content) in edits {
         ops.set(path, content);
-        let prediction = predictor.predict(&plan).unwrap();
+        let prediction = predictor.predict(&plan, &ops).unwrap();
         let build = solve(&plan, &ops, &built, &NoProgress, &opts()).unwrap();
         ops.take_ran();
         assert_eq!(
@@ -536,8 +536,8 @@ fn prediction_over_an_edit_sequence_matches_the_builds() {
         );
         // A prediction against the built store: every step hits, with the
         // very keys the build used.
-        let after = Predictor::new(&ops, &built, &opts().layer_media_type)
-            .predict(&plan)
+        let after = Predictor::new(&built, &opts().layer_media_type)
+            .predict(&plan, &ops)
             .unwrap();
         assert!(after.steps.iter().all(|s| s.outcome != Outcome::Miss));
         let after_keys: Vec<_> = after.steps.iter().map(|s| s.key).collect();
@@ -554,8 +554,8 @@ fn prediction_in_a_cold_store_misses_from_the_first_keyed_step() {
     let records = RecordStore::open(dir.path()).unwrap();
     let ops = Fake::default();
     ops.set("requirements.txt", "django\n");
-    let prediction = Predictor::new(&ops, &records, &opts().layer_media_type)
-        .predict(&django())
+    let prediction = Predictor::new(&records, &opts().layer_media_type)
+        .predict(&django(), &ops)
         .unwrap();
     assert_eq!(
         predicted(&prediction),

@@ -1,0 +1,153 @@
+//! `strata bench scenario`: runs scenarios and prints their table.
+
+use super::peers::Peer;
+use super::scenarios::{self, Scenario};
+use super::{BuildResult, BuildSpec, Strata, WorkDir, base, select_peers, table};
+use crate::cli::{Cli, ScenarioArgs};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use strata_store::Store;
+
+/// The results of one scenario.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScenarioResult {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub about: String,
+    /// Peers that ran beside strata.
+    pub peers: Vec<String>,
+    /// Why peers did not run, when they did not.
+    pub note: Option<String>,
+    /// One entry per build.
+    pub builds: Vec<BuildResult>,
+}
+
+/// Runs `strata bench scenario`.
+pub fn run(args: &ScenarioArgs, _cli: &Cli) -> Result<()> {
+    let names: Vec<&str> = if args.name == "all" {
+        scenarios::NAMES.to_vec()
+    } else {
+        vec![args.name.as_str()]
+    };
+    let peers = select_peers(&args.peers)?;
+    let work = WorkDir::new(args.work.as_deref(), "strata-bench-")?;
+    let trees = scenarios::trees_dir(args.work.as_deref());
+    let mut results = Vec::new();
+    let all = args.name == "all";
+    for name in names {
+        let scenario = scenarios::get(name, args.files)?;
+        if all && name == "django-python" && !python_base_present() {
+            eprintln!(
+                "note: skipping django-python: no {} in the store (examples/quickstart.sh makes it)",
+                scenarios::PYTHON_BASE
+            );
+            continue;
+        }
+        let dir = work.path().join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let result = run_one(&scenario, &dir, &trees, &peers)?;
+        if !args.json {
+            print!("{}", table::scenario(&result));
+        }
+        results.push(result);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(())
+}
+
+fn run_one(
+    scenario: &Scenario,
+    dir: &Path,
+    trees: &Path,
+    wanted: &std::collections::BTreeSet<String>,
+) -> Result<ScenarioResult> {
+    let strata = Strata::new(&dir.join("store"), &dir.join("scratch"))?;
+    let archives = base::make(&strata, &dir.join("base"))?;
+    let mut note = None;
+    if scenario.name == "django-python" {
+        let main = strata_store::select_root(None);
+        anyhow::ensure!(
+            python_base_present(),
+            "scenario django-python needs {} in the store {} (make it with examples/quickstart.sh)",
+            scenarios::PYTHON_BASE,
+            main.display()
+        );
+        copy_image(&main, &dir.join("store"), scenarios::PYTHON_BASE)?;
+    }
+    let mut peers = Vec::new();
+    if !scenario.strata_only.is_empty() && !wanted.is_empty() {
+        note = Some("peers skipped: this scenario needs a strata-only base and secret".into());
+    } else {
+        for name in wanted {
+            peers.push(Peer::start(name, dir, &archives)?);
+        }
+    }
+    let project = dir.join("project");
+    scenarios::write_project(scenario, &project, trees)?;
+    let mut build_args = BTreeMap::new();
+    let mut builds = Vec::new();
+    for step in &scenario.steps {
+        scenarios::apply(&step.edit, &project, &mut build_args)?;
+        let spec = BuildSpec {
+            context: project.clone(),
+            dockerfile: None,
+            build_args: build_args.clone(),
+            tag: format!("strata-bench/{}:latest", scenario.name),
+            extra: scenario.strata_only.clone(),
+        };
+        let mut result = strata.build(step.label, &spec)?;
+        for peer in &peers {
+            let measured = peer.build(&spec, result.wall_ms)?;
+            result.peers.insert(peer.name().to_string(), measured);
+        }
+        builds.push(result);
+    }
+    Ok(ScenarioResult {
+        name: scenario.name.to_string(),
+        about: scenario.about.clone(),
+        peers: peers.iter().map(|p| p.name().to_string()).collect(),
+        note,
+        builds,
+    })
+}
+
+/// Copies an image from one store to another through an OCI archive.
+fn copy_image(from: &Path, to: &Path, name: &str) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx)?;
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {name}\n"))?;
+    let archive = tmp.path().join("image.tar");
+    let exe = std::env::current_exe()?;
+    super::run_ok(
+        std::process::Command::new(&exe)
+            .arg("--root")
+            .arg(from)
+            .args(["build", "--progress=quiet", "-o"])
+            .arg(format!("type=oci,dest={},name={name}", archive.display()))
+            .arg(&ctx),
+    )?;
+    super::run_ok(
+        std::process::Command::new(&exe)
+            .arg("--root")
+            .arg(to)
+            .args(["load", "-i"])
+            .arg(&archive),
+    )?;
+    Ok(())
+}
+
+/// Whether the default store has the Django example's python base.
+fn python_base_present() -> bool {
+    Store::open(strata_store::select_root(None))
+        .ok()
+        .and_then(|store| store.resolve(scenarios::PYTHON_BASE).ok().flatten())
+        .is_some()
+}
