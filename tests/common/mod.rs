@@ -453,6 +453,8 @@ pub struct Entry {
     pub data: Vec<u8>,
     /// Symlink or hard link target.
     pub link: Option<String>,
+    /// Modification time (seconds since the epoch).
+    pub mtime: u64,
 }
 
 impl Entry {
@@ -572,6 +574,7 @@ impl Image {
                 let mode = header.mode().expect("mode");
                 let uid = header.uid().expect("uid");
                 let gid = header.gid().expect("gid");
+                let mtime = header.mtime().expect("mtime");
                 let link = entry
                     .link_name()
                     .expect("link name")
@@ -590,6 +593,7 @@ impl Image {
                         gid,
                         data,
                         link,
+                        mtime,
                     },
                 );
             }

@@ -4,7 +4,7 @@ use crate::graph::{self, Graph, OutputRef};
 use crate::paths;
 use bollard_buildkit_proto::pb;
 use std::collections::{BTreeMap, BTreeSet};
-use strata_plan::{CopySource, IgnoreRule, Mount, Plan, StepKind};
+use strata_plan::{CopySource, IgnoreRule, Mount, Plan, SourceKind, StepKind};
 
 /// The name of the main build context, as `docker build` sends it.
 pub(crate) const MAIN_CONTEXT: &str = "context";
@@ -184,34 +184,12 @@ pub(crate) fn go_json(list: &[String]) -> String {
 
 /// `ADD` sources fetched over HTTP(S).
 pub(crate) fn is_url(src: &str) -> bool {
-    src.starts_with("http://") || src.starts_with("https://")
+    SourceKind::of(src) == SourceKind::Url
 }
 
-/// `ADD` sources that are git repositories (`git@host:…`, `git://…`,
-/// `ssh://…`, or a URL whose path ends in `.git`).
+/// `ADD` sources that are git repositories.
 pub(crate) fn is_git(src: &str) -> bool {
-    if src.starts_with("git@") || src.starts_with("git://") || src.starts_with("ssh://") {
-        return true;
-    }
-    if is_url(src) {
-        let base = src.split('#').next().unwrap_or(src);
-        let base = base.split('?').next().unwrap_or(base);
-        return base.trim_end_matches('/').ends_with(".git");
-    }
-    false
-}
-
-/// The file name BuildKit gives a downloaded URL: the last path element.
-pub(crate) fn url_filename(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
-    let path = rest.find('/').map_or("", |i| &rest[i..]);
-    let base = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
-    if base.is_empty() || base == "." {
-        "__unnamed__".to_string()
-    } else {
-        base.to_string()
-    }
+    SourceKind::of(src) == SourceKind::Git
 }
 
 /// `https://…` source with its file name and optional checksum.
@@ -222,7 +200,7 @@ pub(crate) fn http(
     platform: &pb::Platform,
     name: &str,
 ) -> (OutputRef, String) {
-    let filename = url_filename(url);
+    let filename = strata_plan::url_file_name(url);
     let mut attrs = BTreeMap::new();
     attrs.insert("http.filename".to_string(), filename.clone());
     if let Some(c) = checksum {
@@ -285,19 +263,5 @@ mod tests {
             go_json(&["a<b>&c".to_string(), "!x".to_string()]),
             r#"["a\u003cb\u003e\u0026c","!x"]"#
         );
-    }
-
-    #[test]
-    fn url_names_follow_buildkit() {
-        assert_eq!(url_filename("https://x.io/a/b.tar.gz?x=1"), "b.tar.gz");
-        assert_eq!(url_filename("https://x.io/"), "__unnamed__");
-        assert_eq!(url_filename("https://x.io"), "__unnamed__");
-    }
-
-    #[test]
-    fn git_sources_are_recognised() {
-        assert!(is_git("https://github.com/moby/buildkit.git#v0.13"));
-        assert!(is_git("git@github.com:moby/buildkit.git"));
-        assert!(!is_git("https://example.com/file.tar"));
     }
 }

@@ -26,10 +26,12 @@
 mod config;
 mod copy;
 mod dump;
+mod remote;
 mod run;
 
 pub use config::{Command, ConfigEdit, Healthcheck, HealthcheckTest};
 pub use copy::{CopySource, CopySources, CopyStep, HeredocFile};
+pub use remote::{SourceKind, url_file_name};
 pub use run::{
     BindMount, CacheMount, CacheSharing, Mount, NetworkMode, RunStep, SecretMount, SecurityMode,
     SshMount, TmpfsMount,

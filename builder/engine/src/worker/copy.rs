@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use strata_context::{DigestOptions, EntryKind, Selection};
 use strata_layer::rootfs::{EntryMeta, RootFs};
 use strata_layer::{ExtractMode, detect_reader, extract};
-use strata_plan::CopyStep;
+use strata_plan::{CopyStep, SourceKind};
 
 /// Parent directories a COPY creates: 0755, root unless `--chown`.
 fn dir_meta(owner: Option<(u32, u32)>, mtime: i64) -> EntryMeta {
@@ -36,32 +36,44 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-fn is_url(source: &str) -> bool {
-    source.starts_with("http://") || source.starts_with("https://")
+/// A COPY/ADD's sources split into files to select from the source tree
+/// and URLs to fetch (ADD only), each in the order written.
+struct Sources<'a> {
+    local: Vec<String>,
+    urls: Vec<&'a str>,
 }
 
-fn is_git(source: &str) -> bool {
-    source.starts_with("git@") || source.starts_with("git://") || source.ends_with(".git")
-}
-
-/// Refuses what this version cannot do, naming it.
-fn check_supported(copy: &CopyStep) -> Result<(), WorkerError> {
-    if !copy.add {
-        return Ok(());
-    }
+/// Splits the sources, refusing what this version cannot do (naming it).
+fn split_sources(copy: &CopyStep) -> Result<Sources<'_>, WorkerError> {
+    let mut sources = Sources {
+        local: Vec::new(),
+        urls: Vec::new(),
+    };
     for source in &copy.sources.paths {
-        if is_git(source) {
+        let kind = SourceKind::of(source);
+        if copy.add && kind == SourceKind::Git {
             return Err(WorkerError::Unsupported(format!(
                 "ADD from a git repository ({source})"
             )));
         }
-        if is_url(source) {
-            return Err(WorkerError::Unsupported(format!(
-                "ADD from a URL ({source})"
-            )));
+        if kind == SourceKind::Url {
+            if !copy.add {
+                return Err(WorkerError::Invalid(format!(
+                    "source can't be a URL for COPY ({source}); use ADD"
+                )));
+            }
+            sources.urls.push(source);
+        } else {
+            sources.local.push(source.clone());
         }
     }
-    Ok(())
+    Ok(sources)
+}
+
+/// Feeds a length-prefixed field to a digest.
+fn field(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
 }
 
 /// The image's `/etc/passwd` and `/etc/group` resolve a `--chown`.
@@ -146,20 +158,18 @@ impl Worker {
         copy: &CopyStep,
         stages: &Stages,
     ) -> Result<SourceDigest, WorkerError> {
-        check_supported(copy)?;
+        let sources = split_sources(copy)?;
         let mut h = Sha256::new();
         h.update(b"strata-copy-sources-v1\0");
         for doc in &copy.sources.heredocs {
             for part in [&doc.name, &doc.content] {
-                h.update((part.len() as u64).to_le_bytes());
-                h.update(part.as_bytes());
+                field(&mut h, part.as_bytes());
             }
         }
-        let mut files = None;
-        if !copy.sources.paths.is_empty() {
+        let mut files: Option<std::collections::BTreeMap<String, String>> = None;
+        if !sources.local.is_empty() {
             let source = self.source(&copy.from, stages)?;
-            let selection =
-                self.select(&source, &copy.sources.paths, &copy.exclude, copy.parents)?;
+            let selection = self.select(&source, &sources.local, &copy.exclude, copy.parents)?;
             let options = DigestOptions {
                 include_mode: copy.chmod.is_none(),
                 include_owner: !source.local && copy.chown.is_none(),
@@ -174,6 +184,24 @@ impl Worker {
                     .collect(),
             );
         }
+        for url in &sources.urls {
+            field(&mut h, url.as_bytes());
+            // With --checksum the content is known without fetching it.
+            let content = match &copy.checksum {
+                Some(sum) => format!("checksum {sum}"),
+                None => {
+                    let download = self.fetcher.get(&self.store, url, None)?;
+                    // Last-Modified reaches the image as the file's mtime.
+                    let mtime = download.mtime.map(|t| t.to_string()).unwrap_or_default();
+                    format!("{} {mtime}", download.digest)
+                }
+            };
+            field(&mut h, content.as_bytes());
+            let entry = hex::encode(Sha256::digest(content.as_bytes()));
+            files
+                .get_or_insert_default()
+                .insert((*url).to_string(), entry);
+        }
         Ok(SourceDigest {
             digest: format!("sha256:{}", hex::encode(h.finalize())),
             files,
@@ -187,7 +215,7 @@ impl Worker {
         copy: &CopyStep,
         stages: &Stages,
     ) -> Result<Option<LayerRef>, WorkerError> {
-        check_supported(copy)?;
+        let sources = split_sources(copy)?;
         let chmod = copy
             .chmod
             .as_deref()
@@ -204,12 +232,11 @@ impl Worker {
         let parent_meta = dir_meta(owner, created);
         let dest = absolute_dest(&copy.dest, parent.config.image.config.workdir());
 
-        let (source, selection) = if copy.sources.paths.is_empty() {
+        let (source, selection) = if sources.local.is_empty() {
             (None, Selection::default())
         } else {
             let source = self.source(&copy.from, stages)?;
-            let selection =
-                self.select(&source, &copy.sources.paths, &copy.exclude, copy.parents)?;
+            let selection = self.select(&source, &sources.local, &copy.exclude, copy.parents)?;
             (Some(source), selection)
         };
         let mut matches: Vec<Matched> = selection
@@ -222,6 +249,10 @@ impl Worker {
             .collect();
         matches.extend(copy.sources.heredocs.iter().map(|d| Matched {
             path: d.name.clone(),
+            is_dir: false,
+        }));
+        matches.extend(sources.urls.iter().map(|url| Matched {
+            path: strata_plan::url_file_name(url),
             is_dir: false,
         }));
         let total = copy.sources.paths.len() + copy.sources.heredocs.len();
@@ -271,22 +302,10 @@ impl Worker {
                         dirs.push((path, mtime));
                     }
                     EntryKind::File => {
-                        let archive =
-                            if copy.add && copy.unpack != Some(false) && entry.rel.is_empty() {
-                                classify(&host)?
-                            } else {
-                                Archive::No
-                            };
-                        match archive {
-                            Archive::Tar => {
-                                let dir = dest.trim_end_matches('/');
-                                let dir = if dir.is_empty() { "/" } else { dir };
-                                self.unpack(root, &host, dir, &parent_meta)?;
-                            }
-                            Archive::No => {
-                                let mut f = File::open(&host).map_err(io_err(&host))?;
-                                root.write_file(&path, &mut f, &meta, &parent_meta)?;
-                            }
+                        let unpack = copy.add && copy.unpack != Some(false) && entry.rel.is_empty();
+                        if !(unpack && self.unpack_archive(root, &host, &dest, &parent_meta)?) {
+                            let mut f = File::open(&host).map_err(io_err(&host))?;
+                            root.write_file(&path, &mut f, &meta, &parent_meta)?;
                         }
                     }
                     EntryKind::Symlink => {
@@ -321,6 +340,31 @@ impl Worker {
             };
             root.write_file(path, &mut doc.content.as_bytes(), &meta, &parent_meta)?;
         }
+        let first_url = first_doc + copy.sources.heredocs.len();
+        for (i, url) in sources.urls.iter().enumerate() {
+            let Some(path) = dests.get(first_url + i) else {
+                continue;
+            };
+            let download = self
+                .fetcher
+                .get(&self.store, url, copy.checksum.as_deref())?;
+            let host = download.file.path();
+            // A fetched archive is a file unless --unpack=true (BuildKit).
+            let unpack = copy.unpack == Some(true);
+            if unpack && self.unpack_archive(root, host, &dest, &parent_meta)? {
+                continue;
+            }
+            let mode = chmod.as_ref().map_or(0o600, |c| c.apply(0o600, false));
+            let (uid, gid) = owner.unwrap_or((0, 0));
+            let meta = EntryMeta {
+                mode,
+                uid,
+                gid,
+                mtime: (download.mtime.unwrap_or(created), 0),
+            };
+            let mut f = File::open(host).map_err(io_err(host))?;
+            root.write_file(path, &mut f, &meta, &parent_meta)?;
+        }
         // Directory times last: writing their content changed them.
         for (dir, mtime) in dirs.iter().rev() {
             root.set_mtime(dir, *mtime)?;
@@ -328,6 +372,27 @@ impl Worker {
         drop(source);
         let (upper, _guard) = view.finish();
         self.commit_upper(&upper)
+    }
+
+    /// ADD of a file that may be an archive: a tar (plain or compressed)
+    /// is extracted into the destination directory and true returned; any
+    /// other file gives false, to be copied as it is.
+    fn unpack_archive(
+        &self,
+        root: &RootFs,
+        file: &Path,
+        dest: &str,
+        parent_meta: &EntryMeta,
+    ) -> Result<bool, WorkerError> {
+        match classify(file)? {
+            Archive::Tar => {
+                let dir = dest.trim_end_matches('/');
+                let dir = if dir.is_empty() { "/" } else { dir };
+                self.unpack(root, file, dir, parent_meta)?;
+                Ok(true)
+            }
+            Archive::No => Ok(false),
+        }
     }
 
     /// Extracts a local archive (ADD) into `dir` inside the root.

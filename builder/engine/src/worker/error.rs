@@ -33,6 +33,9 @@ pub enum WorkerError {
     /// A user or group does not exist in the image.
     #[error(transparent)]
     User(#[from] strata_exec::UserError),
+    /// `ADD` could not fetch a URL.
+    #[error(transparent)]
+    Fetch(#[from] super::fetch::FetchError),
     /// A file system error on the host.
     #[error("{path}: {source}")]
     Io {

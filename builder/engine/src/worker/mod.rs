@@ -11,6 +11,7 @@ mod cache_mounts;
 mod copy;
 mod decompress;
 mod error;
+mod fetch;
 mod mount_share;
 mod run;
 mod sources;
@@ -19,6 +20,7 @@ mod view;
 pub use cache_mounts::CacheMounts;
 pub use copy::looks_like_tar;
 pub use error::WorkerError;
+pub use fetch::FetchError;
 pub use mount_share::{pack_cache_mounts, plan_cache_mounts, restore_cache_mounts};
 pub use sources::NamedContext;
 
@@ -65,6 +67,7 @@ pub struct Worker {
     opts: WorkerOptions,
     cancel: CancelToken,
     images: std::sync::Arc<BaseImages>,
+    fetcher: fetch::Fetcher,
 }
 
 impl std::fmt::Debug for Worker {
@@ -105,6 +108,7 @@ impl Worker {
             store,
             cancel: CancelToken::new(),
             images,
+            fetcher: fetch::Fetcher::new(),
         })
     }
 

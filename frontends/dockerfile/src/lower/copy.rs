@@ -5,7 +5,7 @@ use crate::error::DockerfileError;
 use crate::instructions::{self, Expandable};
 use crate::parser::Node;
 use crate::shell::Lexer;
-use strata_plan::{CopySource, CopySources, CopyStep, HeredocFile};
+use strata_plan::{CopySource, CopySources, CopyStep, HeredocFile, SourceKind};
 
 impl Lowering<'_, '_> {
     pub(super) fn copy(
@@ -103,17 +103,11 @@ fn validate_chmod(mode: &str) -> Result<(), String> {
 
 /// A source `ADD` fetches rather than reads from the context.
 fn is_remote(src: &str) -> bool {
-    src.starts_with("http://") || src.starts_with("https://") || is_git(src)
+    SourceKind::of(src) != SourceKind::Path
 }
 
 fn is_git(src: &str) -> bool {
-    src.starts_with("git@")
-        || src.starts_with("git://")
-        || src.starts_with("ssh://")
-        || src
-            .split(['#', '?'])
-            .next()
-            .is_some_and(|s| s.ends_with(".git"))
+    SourceKind::of(src) == SourceKind::Git
 }
 
 /// `ADD --checksum`: one remote source; a digest for HTTP(S), a commit for git.

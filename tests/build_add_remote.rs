@@ -1,0 +1,272 @@
+//! ADD from HTTP URLs (and git repositories), against servers on 127.0.0.1
+//! that the tests start themselves.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Env, dockerfile_context};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A file the server hands out: its bytes and `Last-Modified`.
+#[derive(Clone)]
+struct Served {
+    body: Vec<u8>,
+    last_modified: Option<&'static str>,
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 (one thread, one request per
+/// connection), counting the requests it answers.
+struct Server {
+    port: u16,
+    files: Arc<Mutex<BTreeMap<String, Served>>>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let files: Arc<Mutex<BTreeMap<String, Served>>> = Arc::default();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (f, r) = (files.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                r.fetch_add(1, Ordering::SeqCst);
+                answer(stream, &f);
+            }
+        });
+        Server {
+            port,
+            files,
+            requests,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn put(&self, path: &str, body: &[u8], last_modified: Option<&'static str>) {
+        self.files.lock().unwrap().insert(
+            path.to_string(),
+            Served {
+                body: body.to_vec(),
+                last_modified,
+            },
+        );
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+fn answer(stream: TcpStream, files: &Mutex<BTreeMap<String, Served>>) {
+    let mut reader = BufReader::new(stream);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line == "\r\n" || line == "\n" => break,
+            Ok(_) => {}
+        }
+    }
+    let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let path = target.split('?').next().unwrap_or("/");
+    let served = files.lock().unwrap().get(path).cloned();
+    let mut stream = reader.into_inner();
+    let _ = match served {
+        Some(s) => {
+            let mut head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n",
+                s.body.len()
+            );
+            if let Some(lm) = s.last_modified {
+                head.push_str(&format!("Last-Modified: {lm}\r\n"));
+            }
+            head.push_str("\r\n");
+            stream
+                .write_all(head.as_bytes())
+                .and_then(|()| stream.write_all(&s.body))
+        }
+        None => stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+    };
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// A gzip-compressed tar holding `inner.txt`.
+fn tar_gz() -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(6);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "inner.txt", &b"inner\n"[..])
+        .unwrap();
+    let tar = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn add_url_writes_the_file_as_buildkit_does() {
+    let server = Server::start();
+    server.put(
+        "/files/hello.txt",
+        b"hello over http\n",
+        Some("Mon, 01 Jan 2024 00:00:00 GMT"),
+    );
+    server.put("/files/app.tar.gz", &tar_gz(), None);
+    server.put("/", b"root\n", None);
+    let env = Env::new();
+    let hello = server.url("/files/hello.txt");
+    let archive = server.url("/files/app.tar.gz");
+    let dockerfile = format!(
+        "FROM busybox\n\
+         ADD {hello} /dst/\n\
+         ADD {hello} /renamed.txt\n\
+         ADD --chmod=644 --chown=1:2 {hello} /opts/\n\
+         ADD {archive} /packed/\n\
+         ADD --unpack=true {archive} /unpacked/\n\
+         ADD {root} /index/\n\
+         WORKDIR /w\n\
+         ADD {hello} {hello}?x=1 rel/\n",
+        root = server.url("/"),
+    );
+    let ctx = dockerfile_context(&env, "ctx", &dockerfile, &[]);
+    env.build(&ctx, &["-t", "remote"]).ok();
+    let image = env.image("remote");
+    let file = image.file("/dst/hello.txt");
+    assert_eq!(file.text(), "hello over http\n");
+    assert_eq!(file.mode & 0o7777, 0o600);
+    assert_eq!((file.uid, file.gid), (0, 0));
+    assert_eq!(file.mtime, 1_704_067_200, "mtime from Last-Modified");
+    assert_eq!(image.file("/renamed.txt").text(), "hello over http\n");
+    let owned = image.file("/opts/hello.txt");
+    assert_eq!(owned.mode & 0o7777, 0o644);
+    assert_eq!((owned.uid, owned.gid), (1, 2));
+    // A fetched archive stays an archive unless --unpack=true.
+    let packed = image.file("/packed/app.tar.gz");
+    assert_eq!(packed.kind, 'f');
+    assert_eq!(packed.data, tar_gz());
+    assert_eq!(image.file("/unpacked/inner.txt").text(), "inner\n");
+    assert_eq!(image.file("/index/__unnamed__").text(), "root\n");
+    assert_eq!(image.file("/w/rel/hello.txt").text(), "hello over http\n");
+    env.assert_store_clean();
+}
+
+#[test]
+fn add_url_cache_follows_the_fetched_content() {
+    let server = Server::start();
+    server.put("/v.txt", b"one\n", None);
+    let env = Env::new();
+    let dockerfile = format!(
+        "FROM busybox\nADD {} /v.txt\nRUN cat /v.txt > /copy\n",
+        server.url("/v.txt")
+    );
+    let ctx = dockerfile_context(&env, "ctx", &dockerfile, &[]);
+    assert_eq!(env.build(&ctx, &["-t", "v"]).ok().ran().len(), 2);
+    // Unchanged content: every step hits.
+    assert_eq!(
+        env.build(&ctx, &["-t", "v"]).ok().ran(),
+        Vec::<String>::new()
+    );
+    // Changed content: the ADD and what follows run again.
+    server.put("/v.txt", b"two\n", None);
+    assert_eq!(env.build(&ctx, &["-t", "v"]).ok().ran().len(), 2);
+    assert_eq!(env.image("v").file("/copy").text(), "two\n");
+    // Back to the first content: the first result is reused.
+    server.put("/v.txt", b"one\n", None);
+    assert_eq!(
+        env.build(&ctx, &["-t", "v"]).ok().ran(),
+        Vec::<String>::new()
+    );
+    assert_eq!(env.image("v").file("/copy").text(), "one\n");
+    // A missing file is an error naming the URL and the status.
+    let missing = server.url("/gone.txt");
+    let ctx = dockerfile_context(
+        &env,
+        "ctx2",
+        &format!("FROM busybox\nADD {missing} /\n"),
+        &[],
+    );
+    let b = env.build(&ctx, &[]).failed();
+    assert!(b.stderr.contains(&missing), "{}", b.stderr);
+    assert!(b.stderr.contains("404"), "{}", b.stderr);
+    env.assert_store_clean();
+}
+
+#[test]
+fn add_url_checksum_is_verified_and_keys_the_step() {
+    let server = Server::start();
+    let body = b"checked content\n";
+    server.put("/c.txt", body, None);
+    let env = Env::new();
+    let url = server.url("/c.txt");
+    let wrong = sha256(b"something else");
+    let ctx = dockerfile_context(
+        &env,
+        "bad",
+        &format!("FROM busybox\nADD --checksum={wrong} {url} /c.txt\n"),
+        &[],
+    );
+    let b = env.build(&ctx, &[]).failed();
+    assert!(b.stderr.contains(&url), "{}", b.stderr);
+    assert!(
+        b.stderr.contains(&wrong),
+        "expected digest named: {}",
+        b.stderr
+    );
+    assert!(
+        b.stderr.contains(&sha256(body)),
+        "actual digest named: {}",
+        b.stderr
+    );
+    assert!(b.stderr.contains("checksum mismatch"), "{}", b.stderr);
+
+    let good = sha256(body);
+    let ctx = dockerfile_context(
+        &env,
+        "good",
+        &format!("FROM busybox\nADD --checksum={good} {url} /c.txt\n"),
+        &[],
+    );
+    env.build(&ctx, &["-t", "c"]).ok();
+    assert_eq!(env.image("c").file("/c.txt").text(), "checked content\n");
+    // The checksum is the key: a rebuild hits without asking the server.
+    let before = server.requests();
+    assert_eq!(
+        env.build(&ctx, &["-t", "c"]).ok().ran(),
+        Vec::<String>::new()
+    );
+    assert_eq!(server.requests(), before);
+
+    // sha512 works too.
+    let sha512 = {
+        use sha2::Digest;
+        format!("sha512:{}", hex::encode(sha2::Sha512::digest(body)))
+    };
+    let ctx = dockerfile_context(
+        &env,
+        "sha512",
+        &format!("FROM busybox\nADD --checksum={sha512} {url} /c.txt\n"),
+        &[],
+    );
+    env.build(&ctx, &[]).ok();
+}
