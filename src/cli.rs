@@ -129,6 +129,11 @@ pub struct PushArgs {
     pub name: String,
     /// Where to push it (default: the same name).
     pub destination: Option<String>,
+    /// Recompress the layers first: `gzip`, `zstd` or `uncompressed`
+    /// (a layer already in that compression is kept; a converted blob is
+    /// kept for the next push).
+    #[arg(long)]
+    pub compression: Option<String>,
 }
 
 /// `strata images`.

@@ -296,9 +296,20 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         outputs.push(output::Output::Image {
             name: None,
             push: true,
+            compression: None,
+            force_compression: false,
         });
     }
+    // The layers this build made (a compression= output converts these).
+    let built: std::collections::BTreeSet<String> = solved
+        .steps
+        .iter()
+        .filter_map(|s| s.key.as_ref())
+        .filter_map(|k| records.get(k).ok().flatten()?.layer)
+        .map(|l| l.diff_id)
+        .collect();
     for out in &outputs {
+        let image = output::converted(out, &store, &image, &built)?;
         output::export(
             out,
             &store,

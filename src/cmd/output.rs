@@ -2,10 +2,15 @@
 
 use crate::cmd::buildopts::key_values;
 use anyhow::{Context, Result, bail};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
-use strata_builder::archive::{ImageBlobs, write_dir, write_tar};
+use strata_builder::archive::{Blob, ImageBlobs, write_dir, write_tar};
+use strata_builder::convert::convert_image;
 use strata_builder::export::{StoreBlobs, open_output, write_rootfs, write_rootfs_tar};
+use strata_builder::image::OCI_MANIFEST;
 use strata_builder::state::LayerRef;
+use strata_layer::Compression;
+use strata_store::Descriptor;
 use strata_store::Store;
 
 /// One output.
@@ -39,6 +44,10 @@ pub enum Output {
         name: Option<String>,
         /// Push to the registry.
         push: bool,
+        /// `compression=`: the layers this build made, in this compression.
+        compression: Option<Compression>,
+        /// `force-compression=true`: the base image's layers too.
+        force_compression: bool,
     },
     /// The root filesystem as a tar (`type=tar`).
     Tar {
@@ -55,6 +64,11 @@ impl Output {
             Output::Docker { dest, .. } => format!("docker archive to {dest}"),
             Output::Local { dest } => format!("files to {}", dest.display()),
             Output::Tar { dest } => format!("root filesystem tar to {dest}"),
+            Output::Image {
+                push: true,
+                compression: Some(c),
+                ..
+            } => format!("image pushed ({})", strata_layer::media_type(*c)),
             Output::Image { push: true, .. } => "image pushed".to_string(),
             Output::Image { .. } => "image named in the store".to_string(),
         }
@@ -73,15 +87,30 @@ pub fn parse(spec: &str) -> Result<Output> {
     {
         let mut name = None;
         let mut push = spec.split(',').any(|p| p == "type=registry");
+        let mut compression = None;
+        let mut force_compression = false;
         for (k, v) in key_values(spec)? {
             match k.as_str() {
                 "type" => {}
                 "name" => name = Some(v),
                 "push" => push = v == "true",
+                "compression" => compression = Some(parse_compression(&v)?),
+                "force-compression" => {
+                    force_compression = match v.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => bail!("--output {spec:?}: force-compression must be true or false"),
+                    }
+                }
                 other => bail!("--output {spec:?}: unknown key {other:?} for type=image"),
             }
         }
-        return Ok(Output::Image { name, push });
+        return Ok(Output::Image {
+            name,
+            push,
+            compression,
+            force_compression,
+        });
     }
     if !spec.contains('=') {
         return Ok(Output::Local {
@@ -131,6 +160,62 @@ pub fn parse(spec: &str) -> Result<Output> {
     })
 }
 
+/// `compression=` of an image output, with buildx's names.
+pub fn parse_compression(value: &str) -> Result<Compression> {
+    Ok(match value {
+        "gzip" => Compression::Gzip { level: 6 },
+        "zstd" => Compression::Zstd { level: 3 },
+        "uncompressed" => Compression::None,
+        other => bail!("compression={other}: expected gzip, zstd or uncompressed"),
+    })
+}
+
+/// The image an output writes: for `type=image` with `compression=`, the
+/// image with its layers recompressed (those `built` by this build, or
+/// all with `force-compression=true`); else `image` itself.
+pub fn converted(
+    out: &Output,
+    store: &Store,
+    image: &ImageBlobs,
+    built: &BTreeSet<String>,
+) -> Result<ImageBlobs> {
+    let Output::Image {
+        compression: Some(compression),
+        force_compression,
+        ..
+    } = out
+    else {
+        return Ok(image.clone());
+    };
+    let desc = Descriptor::new(
+        OCI_MANIFEST,
+        image.manifest.digest.parse()?,
+        image.manifest.size,
+    );
+    let only = (!force_compression).then_some(built);
+    let new = convert_image(store, &desc, *compression, only)?;
+    let manifest: serde_json::Value = serde_json::from_slice(&store.read_blob(&new.digest)?)?;
+    let layers = manifest["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| Blob {
+            digest: l["digest"].as_str().unwrap_or_default().to_string(),
+            size: l["size"].as_u64().unwrap_or_default(),
+            media_type: l["mediaType"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    Ok(ImageBlobs {
+        manifest: Blob {
+            digest: new.digest.to_string(),
+            size: new.size,
+            media_type: new.media_type,
+        },
+        config: image.config.clone(),
+        layers,
+    })
+}
+
 /// Writes one output.
 pub fn export(
     out: &Output,
@@ -175,7 +260,7 @@ pub fn export(
             w.flush().with_context(|| format!("writing {dest}"))?;
         }
         Output::Local { dest } => write_rootfs(store, layers, dest)?,
-        Output::Image { name, push } => {
+        Output::Image { name, push, .. } => {
             let names = names(name);
             strata_builder::image::tag_image(store, image, &names)?;
             if *push {
@@ -184,7 +269,7 @@ pub fn export(
                 }
                 for n in &names {
                     let name = strata_builder::image::store_name(n);
-                    crate::cmd::registry::push(store, &name, n, client)?;
+                    crate::cmd::registry::push(store, &name, n, None, client)?;
                 }
             }
         }
@@ -234,9 +319,21 @@ mod tests {
             parse("type=image,name=a,push=true").unwrap(),
             Output::Image {
                 name: Some("a".into()),
-                push: true
+                push: true,
+                compression: None,
+                force_compression: false,
             }
         );
-        assert!(parse("type=image,compression=zstd").is_err());
+        assert_eq!(
+            parse("type=image,push=true,compression=zstd,force-compression=true").unwrap(),
+            Output::Image {
+                name: None,
+                push: true,
+                compression: Some(Compression::Zstd { level: 3 }),
+                force_compression: true,
+            }
+        );
+        assert!(parse("type=image,compression=estargz").is_err());
+        assert!(parse("type=image,oci-mediatypes=true").is_err());
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod chmod;
+pub mod convert;
 pub mod copy_dest;
 pub mod explain;
 pub mod export;

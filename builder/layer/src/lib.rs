@@ -26,6 +26,7 @@
 mod chunk;
 mod compress;
 mod extract;
+mod recompress;
 pub mod rootfs;
 mod tarfmt;
 mod write;
@@ -34,6 +35,7 @@ mod writer;
 pub use chunk::{CHUNK_SIZE, ChunkCache, ChunkKey, MemoryChunkCache, NoChunkCache};
 pub use compress::{Compression, LayerDigests, detect_reader};
 pub use extract::{ExtractError, ExtractErrorKind, ExtractMode, extract};
+pub use recompress::recompress;
 pub use write::{
     LayerSource, ListEntry, ListSource, Overrides, append_list, append_tree, path_order,
     write_layer,

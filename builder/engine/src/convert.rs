@@ -1,0 +1,226 @@
+//! An image with its layers in another compression (`strata push
+//! --compression`, `-o type=image,compression=…`).
+//!
+//! A layer whose blob is already in the requested compression is kept. A
+//! converted blob is made once and remembered by diffID, so the next
+//! push finds it instead of compressing again:
+//!
+//! ```text
+//! ROOT/layer-variants-v1/<diffID hex>.json   media type → [digest, size]
+//! ```
+//!
+//! A Docker schema 2 manifest becomes an OCI one (zstd layers exist only
+//! in OCI); the config blob and its diffIDs do not change.
+
+use crate::image::{OCI_CONFIG, OCI_MANIFEST};
+use crate::worker::WorkerError;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use strata_layer::{Compression, media_type, recompress};
+use strata_store::{DOCKER_MANIFEST, Descriptor, Digest, Store};
+
+type Variants = BTreeMap<String, (String, u64)>;
+
+fn invalid(what: impl std::fmt::Display, message: impl std::fmt::Display) -> WorkerError {
+    WorkerError::Invalid(format!("{what}: {message}"))
+}
+
+/// The compression a layer media type names.
+fn compression_of(media: &str) -> Option<&'static str> {
+    if media.ends_with("zstd") {
+        Some("zstd")
+    } else if media.ends_with("gzip") {
+        Some("gzip")
+    } else if media.ends_with(".tar") || media.ends_with(".diff.tar") {
+        Some("none")
+    } else {
+        None
+    }
+}
+
+fn name_of(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "none",
+        Compression::Gzip { .. } => "gzip",
+        Compression::Zstd { .. } => "zstd",
+    }
+}
+
+/// The OCI media type of a Docker layer media type (others unchanged).
+fn oci_layer_type(media: &str) -> String {
+    match media {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.v1.tar+gzip".into()
+        }
+        "application/vnd.docker.image.rootfs.diff.tar" => {
+            "application/vnd.oci.image.layer.v1.tar".into()
+        }
+        other => other.into(),
+    }
+}
+
+fn variants_path(store: &Store, diff_id: &str) -> Result<PathBuf, WorkerError> {
+    let hex = diff_id
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| invalid("diffID", format!("{diff_id:?} is not sha256:<hex>")))?;
+    Ok(store
+        .root()
+        .join("layer-variants-v1")
+        .join(format!("{hex}.json")))
+}
+
+/// The blob of `diff_id` in `media`, made before, if the store still has it.
+fn known_variant(store: &Store, diff_id: &str, media: &str) -> Option<Descriptor> {
+    let bytes = std::fs::read(variants_path(store, diff_id).ok()?).ok()?;
+    let variants: Variants = serde_json::from_slice(&bytes).ok()?;
+    let (digest, size) = variants.get(media)?;
+    let digest: Digest = digest.parse().ok()?;
+    store
+        .has_blob(&digest)
+        .then(|| Descriptor::new(media, digest, *size))
+}
+
+fn remember_variant(store: &Store, diff_id: &str, desc: &Descriptor) -> Result<(), WorkerError> {
+    let path = variants_path(store, diff_id)?;
+    let mut variants: Variants = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    variants.insert(
+        desc.media_type.clone(),
+        (desc.digest.to_string(), desc.size),
+    );
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| invalid(dir.display(), e))?;
+    }
+    let bytes = serde_json::to_vec(&variants).map_err(|e| invalid(path.display(), e))?;
+    Ok(store.write_file_atomic(&path, &bytes)?)
+}
+
+/// The layer `blob` (of `diff_id`) in `compression`: a remembered variant,
+/// or a new blob compressed now and remembered.
+fn variant(
+    store: &Store,
+    blob: &Digest,
+    diff_id: &str,
+    compression: Compression,
+) -> Result<Descriptor, WorkerError> {
+    let media = media_type(compression);
+    if let Some(known) = known_variant(store, diff_id, media) {
+        return Ok(known);
+    }
+    let reader = store.open_verified(blob)?;
+    let (writer, digests) = recompress(reader, diff_id, compression, store.blob_writer()?)
+        .map_err(|e| invalid(format!("layer {blob}"), e))?;
+    let expected: Digest = digests
+        .digest
+        .parse()
+        .map_err(|e| invalid(format!("layer {blob}"), e))?;
+    let (digest, size) = writer.commit(Some(&expected))?;
+    let desc = Descriptor::new(media, digest, size);
+    remember_variant(store, diff_id, &desc)?;
+    Ok(desc)
+}
+
+/// The image `manifest` with its layers in `compression`: every layer, or
+/// only those whose diffID is in `only`. Returns the manifest unchanged
+/// when no layer needed converting, else a new manifest in the store.
+pub fn convert_image(
+    store: &Store,
+    manifest: &Descriptor,
+    compression: Compression,
+    only: Option<&BTreeSet<String>>,
+) -> Result<Descriptor, WorkerError> {
+    let what = format!("manifest {}", manifest.digest);
+    if manifest.media_type != OCI_MANIFEST && manifest.media_type != DOCKER_MANIFEST {
+        return Err(invalid(
+            &what,
+            format!(
+                "{} cannot be recompressed (only single-platform image manifests can)",
+                manifest.media_type
+            ),
+        ));
+    }
+    let mut value: Value = serde_json::from_slice(&store.read_blob(&manifest.digest)?)
+        .map_err(|e| invalid(&what, e))?;
+    let config_digest: Digest = value["config"]["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| invalid(&what, e))?;
+    let config: Value = serde_json::from_slice(&store.read_blob(&config_digest)?)
+        .map_err(|e| invalid(&config_digest, e))?;
+    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str().map(str::to_string))
+        .collect();
+    let layers = value["layers"].as_array().cloned().unwrap_or_default();
+    if layers.len() != diff_ids.len() {
+        return Err(invalid(
+            &what,
+            format!("{} layers but {} diffIDs", layers.len(), diff_ids.len()),
+        ));
+    }
+    let want = name_of(compression);
+    let mut changed = false;
+    let mut out = Vec::new();
+    for (layer, diff_id) in layers.iter().zip(&diff_ids) {
+        let media = layer["mediaType"].as_str().unwrap_or_default();
+        let wanted = only.is_none_or(|o| o.contains(diff_id));
+        if !wanted || compression_of(media) == Some(want) {
+            let mut layer = layer.clone();
+            layer["mediaType"] = json!(oci_layer_type(media));
+            out.push(layer);
+            continue;
+        }
+        if compression_of(media).is_none() {
+            return Err(invalid(
+                &what,
+                format!("layer media type {media:?} cannot be recompressed"),
+            ));
+        }
+        let blob: Digest = layer["digest"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| invalid(&what, e))?;
+        let desc = variant(store, &blob, diff_id, compression)?;
+        out.push(json!({"mediaType": desc.media_type, "digest": desc.digest, "size": desc.size}));
+        changed = true;
+    }
+    if !changed {
+        return Ok(manifest.clone());
+    }
+    value["mediaType"] = json!(OCI_MANIFEST);
+    value["config"]["mediaType"] = json!(OCI_CONFIG);
+    value["layers"] = Value::Array(out);
+    let bytes = serde_json::to_vec(&value).map_err(|e| invalid(&what, e))?;
+    let digest = store.write_blob(&bytes)?;
+    Ok(Descriptor::new(OCI_MANIFEST, digest, bytes.len() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_name_their_compression() {
+        assert_eq!(
+            compression_of("application/vnd.oci.image.layer.v1.tar+zstd"),
+            Some("zstd")
+        );
+        assert_eq!(
+            compression_of("application/vnd.docker.image.rootfs.diff.tar.gzip"),
+            Some("gzip")
+        );
+        assert_eq!(
+            compression_of("application/vnd.oci.image.layer.v1.tar"),
+            Some("none")
+        );
+        assert_eq!(compression_of("application/x-unknown"), None);
+    }
+}

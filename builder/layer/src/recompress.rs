@@ -1,0 +1,63 @@
+//! A layer blob in another compression: the blob is decompressed (gzip,
+//! zstd or plain) and written again, with the diffID of the tar checked
+//! against the one the image records.
+
+use crate::chunk::NoChunkCache;
+use crate::compress::{Compression, LayerDigests, Sink, detect_reader};
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+/// Writes the tar inside `blob` to `out` compressed with `compression`;
+/// fails with [`io::ErrorKind::InvalidData`] when the tar's SHA-256 is not
+/// `diff_id`.
+pub fn recompress<R: Read, W: Write>(
+    blob: R,
+    diff_id: &str,
+    compression: Compression,
+    out: W,
+) -> io::Result<(W, LayerDigests)> {
+    let mut tar = detect_reader(blob)?;
+    let mut sink = Sink::new(out, compression, 0, Arc::new(NoChunkCache))?;
+    io::copy(&mut tar, &mut sink)?;
+    let (out, digests) = sink.finish()?;
+    if digests.diff_id != diff_id {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the layer's tar is {}, the image says {diff_id}",
+                digests.diff_id
+            ),
+        ));
+    }
+    Ok((out, digests))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LayerSource, WriteOptions, write_layer};
+
+    #[test]
+    fn gzip_to_zstd_keeps_the_diff_id() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "hello").unwrap();
+        let (gz, first) = write_layer(
+            dir.path(),
+            LayerSource::Plain,
+            &WriteOptions::default(),
+            Vec::new(),
+        )
+        .unwrap();
+        let (zst, again) = recompress(
+            &gz[..],
+            &first.diff_id,
+            Compression::Zstd { level: 3 },
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(again.diff_id, first.diff_id);
+        assert_eq!(&zst[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
+        let err = recompress(&zst[..], "sha256:00", Compression::None, Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+}
