@@ -191,3 +191,42 @@ fn manifest_not_matching_its_digest_is_refused() {
     assert!(matches!(err, RegistryError::DigestMismatch { .. }), "{err}");
     assert_eq!(store.check().unwrap().blobs_checked, 0, "nothing stored");
 }
+
+#[test]
+fn single_blob_calls_report_absence_errors_and_corruption() {
+    let good = b"cache layer";
+    let server = TinyServer::start(move |req: &Seen| {
+        let t = req.target.as_str();
+        if t == "/v2/" {
+            (200, vec![], vec![])
+        } else if t == format!("/v2/c/cache/blobs/{}", sha(good)) {
+            // HEAD says it is there; GET serves other bytes.
+            (200, vec![], b"cache layeR".to_vec())
+        } else if t.contains("/v2/broken/") {
+            (500, vec![], b"internal".to_vec())
+        } else {
+            (404, vec![], vec![])
+        }
+    });
+    let r = Reference::parse(&format!("127.0.0.1:{}/c/cache:1", server.port)).unwrap();
+    let broken = Reference::parse(&format!("127.0.0.1:{}/broken/x:1", server.port)).unwrap();
+    let c = client(1);
+    assert!(c.blob_exists(&r, &sha(good)).unwrap());
+    assert!(!c.blob_exists(&r, &sha(b"other")).unwrap());
+    let err = c.blob_exists(&broken, &sha(good)).unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Status { status: 500, .. }),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let desc = strata_store::Descriptor::new("application/octet-stream", sha(good), 11);
+    let err = c.fetch_blob_into(&store, &r, &desc).unwrap_err();
+    assert!(matches!(err, RegistryError::DigestMismatch { .. }), "{err}");
+    assert!(!store.has_blob(&sha(good)));
+    assert_eq!(temp_files(&store), 0, "no temp file left");
+    let missing = strata_store::Descriptor::new("application/octet-stream", sha(b"gone"), 4);
+    let err = c.fetch_blob_into(&store, &r, &missing).unwrap_err();
+    assert!(matches!(err, RegistryError::NotFound { .. }), "{err}");
+}
