@@ -5,10 +5,12 @@
 
 mod common;
 
-use common::{Env, dockerfile_context};
+use common::{Env, dockerfile_context, have_tool, run_ok};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -269,4 +271,150 @@ fn add_url_checksum_is_verified_and_keys_the_step() {
         &[],
     );
     env.build(&ctx, &[]).ok();
+}
+
+/// `git daemon` serving the repositories under `base` on 127.0.0.1.
+struct GitDaemon {
+    child: Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    fn start(base: &Path) -> GitDaemon {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("git")
+            .arg("daemon")
+            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git daemon");
+        // Wait until it accepts connections (readiness, not a timing check).
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        GitDaemon { child, port }
+    }
+
+    fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs git in `repo` with a fixed identity and commit date.
+fn git(repo: &Path, args: &[&str]) -> String {
+    run_ok(
+        Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(["-c", "init.defaultBranch=main", "-c", "tag.gpgSign=false"])
+            .args(args)
+            .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z"),
+    )
+}
+
+/// A repository with a tag `v1` (annotated) and a later commit on `main`.
+fn make_repo(base: &Path) -> PathBuf {
+    let repo = base.join("repo");
+    common::write(&repo.join("a.txt"), "a at v1\n");
+    common::write(&repo.join("docs/guide.md"), "guide at v1\n");
+    common::write(&repo.join("script.sh"), "#!/bin/sh\necho hi\n");
+    common::chmod(&repo.join("script.sh"), 0o755);
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "one"]);
+    git(&repo, &["tag", "-a", "v1", "-m", "v1"]);
+    common::write(&repo.join("a.txt"), "a at main\n");
+    common::write(&repo.join("docs/guide.md"), "guide at main\n");
+    git(&repo, &["commit", "-q", "-am", "two"]);
+    repo
+}
+
+#[test]
+fn add_git_checks_out_the_ref_and_is_keyed_by_its_commit() {
+    if !have_tool("git") {
+        return;
+    }
+    let env = Env::new();
+    let base = env.path("git");
+    let repo = make_repo(&base);
+    let daemon = GitDaemon::start(&base);
+    let url = daemon.url("repo");
+    let dockerfile = format!(
+        "FROM busybox\n\
+         ADD {url}#v1:docs /docs\n\
+         ADD {url} /src\n\
+         ADD --keep-git-dir=true {url}#main /kept/\n\
+         RUN cat /src/a.txt > /a.copy\n"
+    );
+    let ctx = dockerfile_context(&env, "ctx", &dockerfile, &[]);
+    assert_eq!(env.build(&ctx, &["-t", "g"]).ok().ran().len(), 4);
+    let image = env.image("g");
+    let files = image.files();
+    assert_eq!(image.file("/docs/guide.md").text(), "guide at v1\n");
+    assert!(!files.contains_key("docs/a.txt"), "only the subdirectory");
+    let a = image.file("/src/a.txt");
+    assert_eq!(a.text(), "a at main\n");
+    assert_eq!((a.uid, a.gid), (0, 0));
+    assert_eq!(a.mtime, 1_704_067_200, "the commit's time");
+    assert_eq!(image.file("/src/script.sh").mode & 0o111, 0o111);
+    assert!(
+        !files.contains_key("src/.git"),
+        "no .git without --keep-git-dir"
+    );
+    assert_eq!(image.file("/kept/.git").kind, 'd');
+    assert_eq!(image.file("/a.copy").text(), "a at main\n");
+
+    // Nothing moved: every step hits.
+    assert_eq!(
+        env.build(&ctx, &["-t", "g"]).ok().ran(),
+        Vec::<String>::new()
+    );
+    // main moves: the steps on main rerun, the tag's does not.
+    common::write(&repo.join("a.txt"), "a moved\n");
+    git(&repo, &["commit", "-q", "-am", "three"]);
+    let b = env.build(&ctx, &["-t", "g"]).ok();
+    assert_eq!(b.ran().len(), 3, "{}", b.stderr);
+    assert_eq!(env.image("g").file("/a.copy").text(), "a moved\n");
+
+    // --checksum names the commit the ref must resolve to.
+    let wrong = "0".repeat(40);
+    let ctx = dockerfile_context(
+        &env,
+        "sum",
+        &format!("FROM busybox\nADD --checksum={wrong} {url}#v1 /x\n"),
+        &[],
+    );
+    let b = env.build(&ctx, &[]).failed();
+    assert!(b.stderr.contains("checksum mismatch"), "{}", b.stderr);
+    assert!(b.stderr.contains(&wrong), "{}", b.stderr);
+    // A missing ref is named.
+    let ctx = dockerfile_context(
+        &env,
+        "nor",
+        &format!("FROM busybox\nADD {url}#no-such-ref /x\n"),
+        &[],
+    );
+    let b = env.build(&ctx, &[]).failed();
+    assert!(b.stderr.contains("no-such-ref"), "{}", b.stderr);
+    env.assert_store_clean();
 }

@@ -2,6 +2,8 @@
 
 use super::Worker;
 use super::error::{WorkerError, io_err};
+use super::git::GitSource;
+use super::sources::Source;
 use crate::chmod::Chmod;
 use crate::copy_dest::{Matched, absolute_dest, join, targets};
 use crate::ops::{SourceDigest, Stages};
@@ -36,11 +38,12 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// A COPY/ADD's sources split into files to select from the source tree
-/// and URLs to fetch (ADD only), each in the order written.
+/// A COPY/ADD's sources split into files to select from the source tree,
+/// URLs to fetch and a git repository (ADD only), each in the order written.
 struct Sources<'a> {
     local: Vec<String>,
     urls: Vec<&'a str>,
+    git: Option<GitSource>,
 }
 
 /// Splits the sources, refusing what this version cannot do (naming it).
@@ -48,23 +51,25 @@ fn split_sources(copy: &CopyStep) -> Result<Sources<'_>, WorkerError> {
     let mut sources = Sources {
         local: Vec::new(),
         urls: Vec::new(),
+        git: None,
     };
     for source in &copy.sources.paths {
-        let kind = SourceKind::of(source);
-        if copy.add && kind == SourceKind::Git {
-            return Err(WorkerError::Unsupported(format!(
-                "ADD from a git repository ({source})"
-            )));
-        }
-        if kind == SourceKind::Url {
-            if !copy.add {
+        match SourceKind::of(source) {
+            SourceKind::Git if copy.add => {
+                if copy.sources.paths.len() + copy.sources.heredocs.len() > 1 {
+                    return Err(WorkerError::Unsupported(format!(
+                        "ADD of a git repository ({source}) together with other sources"
+                    )));
+                }
+                sources.git = Some(GitSource::parse(source)?);
+            }
+            SourceKind::Url | SourceKind::Git if !copy.add => {
                 return Err(WorkerError::Invalid(format!(
                     "source can't be a URL for COPY ({source}); use ADD"
                 )));
             }
-            sources.urls.push(source);
-        } else {
-            sources.local.push(source.clone());
+            SourceKind::Url => sources.urls.push(source),
+            _ => sources.local.push(source.clone()),
         }
     }
     Ok(sources)
@@ -167,6 +172,13 @@ impl Worker {
             }
         }
         let mut files: Option<std::collections::BTreeMap<String, String>> = None;
+        if let Some(git) = &sources.git {
+            let commit = self.git.resolve(git, copy.checksum.as_deref())?;
+            let content = format!("git {} {commit}", git.url);
+            field(&mut h, content.as_bytes());
+            let entry = hex::encode(Sha256::digest(content.as_bytes()));
+            files = Some([(copy.sources.paths.join(" "), entry)].into());
+        }
         if !sources.local.is_empty() {
             let source = self.source(&copy.from, stages)?;
             let selection = self.select(&source, &sources.local, &copy.exclude, copy.parents)?;
@@ -232,7 +244,22 @@ impl Worker {
         let parent_meta = dir_meta(owner, created);
         let dest = absolute_dest(&copy.dest, parent.config.image.config.workdir());
 
-        let (source, selection) = if sources.local.is_empty() {
+        let checkout;
+        let (source, selection) = if let Some(git) = &sources.git {
+            let commit = self.git.resolve(git, copy.checksum.as_deref())?;
+            checkout = self
+                .git
+                .checkout(&self.store, git, &commit, copy.keep_git_dir)?;
+            let source = Source::dir(checkout.path().to_path_buf())?;
+            // The repository (or its subdirectory) is a directory source.
+            let root = if git.subdir.is_empty() {
+                "."
+            } else {
+                &git.subdir
+            };
+            let selection = self.select(&source, &[root.to_string()], &copy.exclude, false)?;
+            (Some(source), selection)
+        } else if sources.local.is_empty() {
             (None, Selection::default())
         } else {
             let source = self.source(&copy.from, stages)?;

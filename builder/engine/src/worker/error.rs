@@ -36,6 +36,9 @@ pub enum WorkerError {
     /// `ADD` could not fetch a URL.
     #[error(transparent)]
     Fetch(#[from] super::fetch::FetchError),
+    /// `ADD` could not fetch a git repository.
+    #[error(transparent)]
+    Git(#[from] super::git::GitError),
     /// A file system error on the host.
     #[error("{path}: {source}")]
     Io {

@@ -12,6 +12,7 @@ mod copy;
 mod decompress;
 mod error;
 mod fetch;
+mod git;
 mod mount_share;
 mod run;
 mod sources;
@@ -21,6 +22,7 @@ pub use cache_mounts::CacheMounts;
 pub use copy::looks_like_tar;
 pub use error::WorkerError;
 pub use fetch::FetchError;
+pub use git::GitError;
 pub use mount_share::{pack_cache_mounts, plan_cache_mounts, restore_cache_mounts};
 pub use sources::NamedContext;
 
@@ -68,6 +70,7 @@ pub struct Worker {
     cancel: CancelToken,
     images: std::sync::Arc<BaseImages>,
     fetcher: fetch::Fetcher,
+    git: git::Git,
 }
 
 impl std::fmt::Debug for Worker {
@@ -109,6 +112,7 @@ impl Worker {
             cancel: CancelToken::new(),
             images,
             fetcher: fetch::Fetcher::new(),
+            git: git::Git::default(),
         })
     }
 

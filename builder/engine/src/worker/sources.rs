@@ -42,6 +42,19 @@ pub(crate) struct Source {
     _view: Option<View>,
 }
 
+impl Source {
+    /// A directory on the host (a git checkout), read like a local context
+    /// without ignore rules: its files are owned by root in the image.
+    pub(crate) fn dir(path: PathBuf) -> Result<Source, WorkerError> {
+        Ok(Source {
+            ctx: BuildContext::new(path, &[])?,
+            local: true,
+            main: false,
+            _view: None,
+        })
+    }
+}
+
 /// Where the stat cache of a context directory lives in the store.
 pub(crate) fn stat_cache_dir(store_root: &Path, context: &Path) -> PathBuf {
     let hash = Sha256::digest(context.as_os_str().as_encoded_bytes());
