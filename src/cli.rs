@@ -46,6 +46,9 @@ pub enum Command {
     /// Store maintenance.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Inspect, prune and verify the build cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Benchmarks: scripted edit scenarios, git history replay, predictions.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -106,6 +109,69 @@ pub struct ReplayArgs {
     /// The checkout directory (default: a temporary one, removed after).
     #[arg(long, value_name = "DIR")]
     pub work: Option<PathBuf>,
+}
+
+/// `strata cache …`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List cache records (one per cached step).
+    Ls(CacheLsArgs),
+    /// Show what the cache and the store use on disk.
+    Du,
+    /// Remove cache records and what only they need.
+    Prune(PruneArgs),
+    /// Run cached RUN steps again and report those whose output differs.
+    Verify(VerifyArgs),
+}
+
+/// Output formats of listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// A table.
+    Table,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `strata cache ls`.
+#[derive(Debug, Args)]
+pub struct CacheLsArgs {
+    /// `table` or `json`.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+/// `strata cache prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove every record, snapshot and stat cache (and cache mounts);
+    /// tagged images keep their blobs.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Remove least-recently-used records until the cache holds at most
+    /// this much (`500MB`, `5GB`; binary units as docker: 1MB = 1024 kB).
+    #[arg(long, value_name = "SIZE")]
+    pub keep_storage: Option<String>,
+    /// Remove records not used within this duration (`90m`, `24h`, `7d`).
+    #[arg(long, value_name = "DURATION")]
+    pub keep_duration: Option<String>,
+    /// Filter as docker: `until=DURATION` (same as --keep-duration).
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// Also remove `RUN --mount=type=cache` directories no build is using.
+    #[arg(long)]
+    pub mounts: bool,
+}
+
+/// `strata cache verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Verify this many steps, the most recently used first (default 10).
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub sample: Option<usize>,
+    /// Verify every replayable step.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `strata store …`.

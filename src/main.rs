@@ -7,6 +7,7 @@ mod cmd {
     pub mod bench;
     pub mod build;
     pub mod buildopts;
+    pub mod cache;
     pub mod cache_share;
     pub mod docker_archive;
     pub mod images;
@@ -30,13 +31,31 @@ fn run(cli: &cli::Cli) -> Result<ExitCode> {
     use cli::Command;
     match &cli.command {
         Command::Build(args) => cmd::build::run(args, cli)?,
-        Command::Pull(args) => cmd::registry::pull_cmd(args, cli, &open_store(cli)?)?,
+        Command::Pull(args) => {
+            let store = open_store(cli)?;
+            // New blobs stay safe from a concurrent prune until tagged.
+            let _lease = store.lease()?;
+            cmd::registry::pull_cmd(args, cli, &store)?
+        }
         Command::Push(args) => cmd::registry::push_cmd(args, cli, &open_store(cli)?)?,
         Command::Images(args) => cmd::images::images(args, &open_store(cli)?)?,
         Command::Rmi(args) => cmd::images::rmi(args, &open_store(cli)?)?,
         Command::Tag(args) => cmd::images::tag(args, &open_store(cli)?)?,
-        Command::Import(args) => cmd::images::import(args, &open_store(cli)?)?,
-        Command::Load(args) => cmd::load::run(args, &open_store(cli)?)?,
+        Command::Import(args) => {
+            let store = open_store(cli)?;
+            let _lease = store.lease()?;
+            cmd::images::import(args, &store)?
+        }
+        Command::Load(args) => {
+            let store = open_store(cli)?;
+            let _lease = store.lease()?;
+            cmd::load::run(args, &store)?
+        }
+        Command::Cache(command) => {
+            if !cmd::cache::run(command, &open_store(cli)?)? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Bench(cli::BenchCommand::Scenario(args)) => cmd::bench::scenario(args, cli)?,
         Command::Bench(cli::BenchCommand::Replay(args)) => cmd::bench::replay(args, cli)?,
         Command::Store(cli::StoreCommand::Check) => {

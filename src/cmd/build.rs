@@ -286,8 +286,14 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         &args.labels,
         layer.source_date_epoch,
     )?;
-    let image = write_image(&store, &config, &solved.target.layers, &BTreeMap::new())?;
-    tag_image(&store, &image, &args.tags)?;
+    let image = {
+        // A prune waits while the config and manifest are written and
+        // tagged, so it never takes them for garbage in between.
+        let _gc = store.lock_shared(strata_store::GC_LOCK)?;
+        let image = write_image(&store, &config, &solved.target.layers, &BTreeMap::new())?;
+        tag_image(&store, &image, &args.tags)?;
+        image
+    };
     for name in &args.tags {
         progress.event(Event::Note(format!("naming to {name} done")));
     }
@@ -341,7 +347,12 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
     for to in &cache_to {
         cache_share::export(to, &export_input, &registry_client, progress.as_ref())?;
     }
-    let summary = report::Summary::new(&solved.steps, started.elapsed(), worker.hash_stats());
+    let summary = report::Summary::new(
+        &solved.steps,
+        started.elapsed(),
+        worker.hash_stats(),
+        worker.bytes_written(),
+    );
     if let Some(path) = &args.metadata_file {
         report::write_metadata(path, &image, &solved.steps, &summary, &args.tags)?;
     }

@@ -58,7 +58,9 @@ fn config_digest(store: &Store, manifest: &Digest) -> Option<String> {
     v["config"]["digest"].as_str().map(str::to_string)
 }
 
-fn human(bytes: u64) -> String {
+/// A byte count for people: `912B`, `1.5kB`, `23.4MB` (decimal units, as
+/// docker prints sizes).
+pub(crate) fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -101,11 +101,18 @@ pub struct Summary {
     pub hashed_bytes: u64,
     /// Context files read to hash.
     pub hashed_files: u64,
+    /// Bytes of layer blobs this build added to the store.
+    pub bytes_written: u64,
 }
 
 impl Summary {
     /// Counts the steps of a solve.
-    pub fn new(steps: &[StepReport], elapsed: Duration, hashed: (u64, u64)) -> Summary {
+    pub fn new(
+        steps: &[StepReport],
+        elapsed: Duration,
+        hashed: (u64, u64),
+        bytes_written: u64,
+    ) -> Summary {
         let hits = steps
             .iter()
             .filter(|s| s.status == StepStatus::Cached)
@@ -121,6 +128,7 @@ impl Summary {
             elapsed,
             hashed_bytes: hashed.0,
             hashed_files: hashed.1,
+            bytes_written,
         }
     }
 
@@ -136,11 +144,12 @@ impl Summary {
     /// One line for the end of the build.
     pub fn line(&self) -> String {
         format!(
-            "{} steps: {} cached, {} run, hit rate {:.1}%; hashed {} files ({} bytes); {:.2}s",
+            "{} steps: {} cached, {} run, hit rate {:.1}%; wrote {} of layers; hashed {} files ({} bytes); {:.2}s",
             self.steps,
             self.hits,
             self.misses,
             self.hit_rate(),
+            crate::cmd::images::human(self.bytes_written),
             self.hashed_files,
             self.hashed_bytes,
             self.elapsed.as_secs_f64()
@@ -194,6 +203,7 @@ pub fn write_metadata(
             "hitRate": summary.hit_rate(),
             "hashedFiles": summary.hashed_files,
             "hashedBytes": summary.hashed_bytes,
+            "bytesWritten": summary.bytes_written,
             "durationMs": summary.elapsed.as_millis() as u64,
         },
     });

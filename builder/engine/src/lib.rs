@@ -17,6 +17,7 @@ pub mod ops;
 pub mod overlay;
 pub mod predict;
 pub mod progress;
+pub mod replay;
 pub mod snapshots;
 pub mod solve;
 pub mod state;

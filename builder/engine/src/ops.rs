@@ -25,7 +25,7 @@ pub struct SourceDigest {
 }
 
 /// A RUN step with everything resolved from the stage's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PreparedRun {
     /// The step as planned (mounts, network, security, heredoc files).
     pub step: RunStep,
@@ -82,4 +82,12 @@ pub trait Ops: Sync {
         stages: &Stages,
         output: &mut dyn FnMut(&str),
     ) -> Result<Option<LayerRef>, OpError>;
+
+    /// Claims a cached layer for the rest of the build, so a concurrent
+    /// prune leaves its blob and snapshot, and says whether its blob is
+    /// still in the store; on `false` the solver runs the step instead.
+    fn hold(&self, layer: &LayerRef) -> Result<bool, OpError> {
+        let _ = layer;
+        Ok(true)
+    }
 }

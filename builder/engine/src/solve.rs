@@ -13,6 +13,7 @@ use crate::image_config::{ImageConfig, StageConfig};
 use crate::key::step_definition;
 use crate::ops::{OpError, Ops, PreparedRun, Stages};
 use crate::progress::{Event, MissReason, ProgressSink, StepRef};
+use crate::replay::Replay;
 use crate::state::{LayerRef, State};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Condvar, Mutex};
@@ -383,9 +384,24 @@ impl StageBuilder<'_> {
             })
             && let Some(layer) = cached_layer(&record, &self.opts.layer_media_type)
         {
-            state.push(layer, &step.text);
-            self.progress.event(Event::Cached(sref.clone()));
-            return Ok((Some(key), StepStatus::Cached));
+            // The blob must be in the store (a prune may have removed it),
+            // or come lazily from an imported cache that knows the key.
+            let usable = match &layer {
+                Some(l) => {
+                    self.ops.hold(l).map_err(op_err)?
+                        || self
+                            .opts
+                            .imported
+                            .as_ref()
+                            .is_some_and(|i| i.lookup(&key).is_some())
+                }
+                None => true,
+            };
+            if usable {
+                state.push(layer, &step.text);
+                self.progress.event(Event::Cached(sref.clone()));
+                return Ok((Some(key), StepStatus::Cached));
+            }
         }
         let reason = if self.no_cache() {
             MissReason::NoCache
@@ -429,6 +445,12 @@ impl StageBuilder<'_> {
             }
         };
         let duration = started.elapsed();
+        // `strata build --network=none` shows in the key as this mount input.
+        let network_none = inputs.inputs.get("mount:network").map(String::as_str) == Some("none");
+        let replay = prepared
+            .as_ref()
+            .and_then(|run| Replay::for_run(state, run, network_none))
+            .and_then(|r| serde_json::to_value(r).ok());
         self.records.put(&CacheRecord {
             key,
             description: step.text.clone(),
@@ -446,6 +468,7 @@ impl StageBuilder<'_> {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             duration_ms: duration.as_millis() as u64,
+            replay,
         })?;
         state.push(layer, &step.text);
         self.progress.event(Event::Done(sref.clone(), duration));

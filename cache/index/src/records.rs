@@ -79,6 +79,11 @@ pub struct CacheRecord {
     pub created: u64,
     /// How long the step took to run, in milliseconds.
     pub duration_ms: u64,
+    /// What the builder needs to run the step again (`strata cache
+    /// verify`): opaque here, versioned by the builder. Absent in records
+    /// written before it existed and for steps that cannot be replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<serde_json::Value>,
 }
 
 /// The directory of records.
@@ -175,6 +180,33 @@ impl RecordStore {
         digest: &str,
     ) -> Result<Option<BTreeMap<String, String>>, RecordError> {
         read_json(&self.sharded("manifests", &file_name(digest)))
+    }
+
+    /// Removes the per-file manifests that `keep` rejects; `keep` is
+    /// given the hex part of the selection digest (what follows `sha256:`).
+    /// Returns how many went.
+    pub fn retain_manifests(&self, keep: impl Fn(&str) -> bool) -> Result<usize, RecordError> {
+        let mut removed = 0;
+        for shard in sorted_dir(&self.dir.join("manifests"))? {
+            for file in sorted_dir(&shard)? {
+                let Some(hex) = file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".json"))
+                else {
+                    continue;
+                };
+                if hex.starts_with(".tmp-") || keep(hex) {
+                    continue;
+                }
+                match fs::remove_file(&file) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(RecordError::Io { path: file, source }),
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Stores a document under `history/<id>.json`.
@@ -290,6 +322,7 @@ mod tests {
             inputs: StepInputs::default(),
             created: 1,
             duration_ms: 2,
+            replay: None,
         }
     }
 

@@ -58,6 +58,7 @@ impl BlobWriter {
         }
         let path = self.blobs.join(found.hex());
         if fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == self.size) {
+            touch(&path);
             return Ok((found, self.size)); // the temp file is removed on drop
         }
         self.tmp.as_file().sync_all().map_err(io_err(&path))?;
@@ -134,6 +135,7 @@ impl Store {
         if let Some(d) = expected
             && self.has_blob(d)
         {
+            touch(&self.blob_path(d));
             return Ok((d.clone(), self.blob_size(d)?));
         }
         let mut src = fs::File::open(path).map_err(io_err(path))?;
@@ -165,6 +167,7 @@ impl Store {
         }
         let dest = self.blob_path(&found);
         if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size) {
+            touch(&dest);
             fs::remove_file(path).map_err(io_err(path))?;
             return Ok((found, size));
         }
@@ -192,6 +195,15 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err(&path)(e)),
         }
+    }
+}
+
+/// Marks an existing blob as written now: a garbage collector keeps blobs
+/// written after a live build started (see `lease`), and a build that
+/// rewrites a blob it is about to tag relies on that. Best effort.
+fn touch(path: &Path) {
+    if let Ok(file) = fs::File::options().append(true).open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
     }
 }
 

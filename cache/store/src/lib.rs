@@ -15,6 +15,8 @@
 //!   tmp/                    blobs being written, locked by their writer;
 //!                           same file system as blobs/, renamed in
 //!   locks/<name>            advisory lock files (Store::lock_exclusive)
+//!   leases-v1/              what running builds use (Store::lease), so a
+//!                           prune leaves it
 //!   cache-v1/               cache records: key → result (strata-cache)
 //!   snapshots-v1/           extracted layers per chain (the builder)
 //!   statcache-v1/           file stat → content hash (strata-context)
@@ -35,6 +37,7 @@ mod blob;
 mod check;
 mod digest;
 mod index;
+mod lease;
 mod lock;
 mod read;
 mod root;
@@ -44,6 +47,7 @@ pub use blob::BlobWriter;
 pub use check::{BlobInfo, CheckReport, CorruptBlob, TempFile};
 pub use digest::{Digest, DigestError};
 pub use index::{Descriptor, REF_NAME};
+pub use lease::{GC_LOCK, LEASES_DIR, Lease, Leased};
 pub use lock::StoreLock;
 pub use read::VerifiedReader;
 pub use root::select_root;

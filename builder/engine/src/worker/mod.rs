@@ -16,6 +16,7 @@ mod git;
 mod mount_share;
 mod run;
 mod sources;
+mod verify;
 mod view;
 
 pub use cache_mounts::CacheMounts;
@@ -33,11 +34,12 @@ use crate::state::{LayerRef, State};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use strata_context::{BuildContext, ContentHasher, StatCache};
 use strata_exec::{CancelToken, Executor};
 use strata_layer::WriteOptions;
 use strata_plan::{CopyStep, IgnoreRule, ImageSource};
-use strata_store::Store;
+use strata_store::{Digest, Lease, Store};
 
 /// How a worker behaves.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +73,10 @@ pub struct Worker {
     images: std::sync::Arc<BaseImages>,
     fetcher: fetch::Fetcher,
     git: git::Git,
+    /// What this build uses, so a concurrent prune leaves it.
+    lease: Lease,
+    /// Bytes of layer blobs this worker added to the store.
+    bytes_written: AtomicU64,
 }
 
 impl std::fmt::Debug for Worker {
@@ -99,6 +105,7 @@ impl Worker {
         let stat_dir = sources::stat_cache_dir(store.root(), &context_abs);
         let hasher = ContentHasher::new(StatCache::open(stat_dir)?);
         let cache_mounts = CacheMounts::open(store.root().join("cache-mounts-v1"))?;
+        let store_lease = store.lease()?;
         Ok(Worker {
             _builds: builds,
             context: BuildContext::new(context_abs, ignore_rules)?,
@@ -113,6 +120,8 @@ impl Worker {
             images,
             fetcher: fetch::Fetcher::new(),
             git: git::Git::default(),
+            lease: store_lease,
+            bytes_written: AtomicU64::new(0),
         })
     }
 
@@ -147,8 +156,36 @@ impl Worker {
             .unwrap_or_default()
     }
 
+    /// Bytes of layer blobs this worker wrote into the store (blobs it
+    /// made that the store did not have).
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written.load(Ordering::Relaxed)
+    }
+
+    /// The lease that keeps what this worker uses safe from a prune.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// Claims layers for the rest of the build (see [`Lease::hold`]);
+    /// false when a blob is no longer in the store.
+    pub(crate) fn hold_layers(&self, layers: &[LayerRef]) -> Result<bool, WorkerError> {
+        let mut blobs = Vec::with_capacity(layers.len());
+        for l in layers {
+            let digest: Digest = l
+                .blob
+                .digest
+                .parse()
+                .map_err(|e| WorkerError::Invalid(format!("layer {}: {e}", l.blob.digest)))?;
+            blobs.push(digest);
+        }
+        let snapshots: Vec<&str> = layers.iter().map(|l| l.diff_id.as_str()).collect();
+        Ok(self.lease.hold(&blobs, &snapshots)?)
+    }
+
     fn base_image(&self, reference: &str) -> Result<State, WorkerError> {
         let image = self.images.get(reference)?;
+        self.hold_layers(&image.layers)?;
         Ok(State::from_image(image.config, image.layers))
     }
 }
@@ -225,5 +262,9 @@ impl Ops for Worker {
         output: &mut dyn FnMut(&str),
     ) -> Result<Option<LayerRef>, OpError> {
         self.do_run(parent, run, stages, output).map_err(boxed)
+    }
+
+    fn hold(&self, layer: &LayerRef) -> Result<bool, OpError> {
+        self.hold_layers(std::slice::from_ref(layer)).map_err(boxed)
     }
 }

@@ -147,6 +147,21 @@ impl Worker {
         stages: &Stages,
         output: &mut dyn FnMut(&str),
     ) -> Result<Option<LayerRef>, WorkerError> {
+        let scratch = self.run_in_scratch(parent, run, stages, output)?;
+        let layer = self.commit_upper(&scratch.upper)?;
+        drop(scratch);
+        Ok(layer)
+    }
+
+    /// Runs a RUN step; its changes are left in the scratch's upper
+    /// directory (removed when the scratch is dropped).
+    pub(crate) fn run_in_scratch(
+        &self,
+        parent: &State,
+        run: &PreparedRun,
+        stages: &Stages,
+        output: &mut dyn FnMut(&str),
+    ) -> Result<super::view::Scratch, WorkerError> {
         if run.step.security == SecurityMode::Insecure && !self.opts.allow_insecure {
             return Err(WorkerError::Invalid(
                 "RUN --security=insecure needs `--allow security.insecure`".into(),
@@ -207,9 +222,7 @@ impl Worker {
                 status: describe(status),
             });
         }
-        let layer = self.commit_upper(&scratch.upper)?;
-        drop(scratch);
-        Ok(layer)
+        Ok(scratch)
     }
 
     fn add_mount(

@@ -135,7 +135,16 @@ impl Worker {
             .digest
             .parse()
             .map_err(|e| WorkerError::Invalid(format!("layer digest: {e}")))?;
+        // Claimed before it appears, so a concurrent prune never sees it
+        // unclaimed between the commit and the cache record.
+        self.lease
+            .hold(std::slice::from_ref(&expected), &[digests.diff_id.as_str()])?;
+        let existed = self.store.has_blob(&expected);
         let (digest, size) = out.commit(Some(&expected))?;
+        if !existed {
+            self.bytes_written
+                .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        }
         self.snapshots.adopt(&digests.diff_id, upper)?;
         Ok(Some(LayerRef {
             diff_id: digests.diff_id,
