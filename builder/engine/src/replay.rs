@@ -45,16 +45,14 @@ pub struct Replay {
     pub version: u32,
     /// The parent's layers, bottom first.
     pub parent: Vec<ReplayLayer>,
-    /// The step, resolved.
+    /// The step, resolved (its network mode included).
     pub run: PreparedRun,
-    /// `strata build --network=none` was in force.
-    pub network_none: bool,
 }
 
 impl Replay {
     /// The replay of a RUN on `parent`, or `None` when the step reads
     /// something the store does not keep (bind or secret mounts).
-    pub fn for_run(parent: &State, run: &PreparedRun, network_none: bool) -> Option<Replay> {
+    pub fn for_run(parent: &State, run: &PreparedRun) -> Option<Replay> {
         let replayable = run
             .step
             .mounts
@@ -73,7 +71,6 @@ impl Replay {
                 })
                 .collect(),
             run: run.clone(),
-            network_none,
         })
     }
 

@@ -445,11 +445,9 @@ impl StageBuilder<'_> {
             }
         };
         let duration = started.elapsed();
-        // `strata build --network=none` shows in the key as this mount input.
-        let network_none = inputs.inputs.get("mount:network").map(String::as_str) == Some("none");
         let replay = prepared
             .as_ref()
-            .and_then(|run| Replay::for_run(state, run, network_none))
+            .and_then(|run| Replay::for_run(state, run))
             .and_then(|r| serde_json::to_value(r).ok());
         self.records.put(&CacheRecord {
             key,

@@ -15,7 +15,7 @@
 //!   between leaves only garbage for the next prune, never a record
 //!   without its blob that a build would trust.
 //! - In-flight directories (`.tmp-*`) are removed only when no build is
-//!   running; cache mounts only when asked (`mounts` or `all`) and when no
+//!   running (the builder's `builds` lock is free); cache mounts only when asked (`mounts` or `all`) and when no
 //!   build holds them; stat caches only with `all`.
 
 use crate::usage::{
@@ -137,7 +137,8 @@ pub fn prune(
         }
     }
     records.retain_manifests(|hex| keep_sources.contains(hex))?;
-    if leased.live == 0 {
+    // The builder's `builds` lock: free only when no build is running.
+    if let Some(_alone) = store.try_lock_exclusive("builds")? {
         report.leftovers = remove_leftovers(store)?;
     }
     if opts.all || opts.mounts {
@@ -261,7 +262,7 @@ fn remove_tree(path: &Path) -> Result<(), GcError> {
 
 /// `.tmp-*` directories of interrupted builds in the snapshot and
 /// cache-mount folders, and unlocked temp files of the store. Only called
-/// when no build is running.
+/// when no build is running (the caller holds the `builds` lock).
 fn remove_leftovers(store: &Store) -> Result<(usize, u64), GcError> {
     let mut removed = (0, 0);
     for folder in [SNAPSHOTS_DIR, CACHE_MOUNTS_DIR] {

@@ -8,7 +8,6 @@ use crate::replay::{Replay, Verdict, normalized_digest};
 use crate::solve::scratch_config;
 use crate::state::{LayerRef, State};
 use strata_cache::CacheRecord;
-use strata_plan::NetworkMode;
 
 impl Worker {
     /// Runs the step of `record` again on its recorded parent, writing
@@ -46,11 +45,7 @@ impl Worker {
             None => None,
         };
         let parent = State::from_image(scratch_config(), parent_layers);
-        let mut run = replay.run.clone();
-        if replay.network_none {
-            run.step.network = NetworkMode::None;
-        }
-        let scratch = self.run_in_scratch(&parent, &run, &Stages::new(), output)?;
+        let scratch = self.run_in_scratch(&parent, &replay.run, &Stages::new(), output)?;
         let rerun_digest = normalized_digest(&scratch.upper)?;
         drop(scratch);
         if rerun_digest == recorded_digest {
