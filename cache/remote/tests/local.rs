@@ -27,6 +27,7 @@ fn record(name: &str, blob: Option<(&Digest, u64)>) -> CacheRecord {
         inputs: StepInputs::default(),
         created: 7,
         duration_ms: 1,
+        replay: None,
     }
 }
 
