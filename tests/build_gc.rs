@@ -264,10 +264,12 @@ fn prune_keep_storage_removes_least_recently_used_records_first() {
 #[test]
 fn prune_during_a_running_build_does_not_break_it() {
     let env = empty_cache_env();
+    // The second RUN waits (up to a minute) for a file the test creates
+    // in the context, which it sees through a read-only bind mount.
     let ctx = dockerfile_context(
         &env,
         "ctx",
-        "FROM busybox\nRUN echo one > /one\nRUN sleep 3 && cat /one > /two\n",
+        "FROM busybox\nRUN echo one > /one\nRUN --mount=type=bind,target=/ctx i=0; \\\n  while [ ! -e /ctx/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; \\\n  cat /one > /two\n",
         &[],
     );
     let child = env
@@ -278,7 +280,7 @@ fn prune_during_a_running_build_does_not_break_it() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the first step is recorded: the build is now sleeping on
+    // Wait until the first step is recorded: the build is now waiting on
     // a parent that only its lease protects.
     let deadline = Instant::now() + Duration::from_secs(60);
     while cache_keys(&env).is_empty() {
@@ -286,6 +288,7 @@ fn prune_during_a_running_build_does_not_break_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = cache(&env, &["prune", "--all"]);
+    std::fs::write(ctx.join("go"), "").unwrap();
     assert!(out.contains("running build"), "{out}");
     let done = child.wait_with_output().unwrap();
     assert!(
@@ -299,6 +302,30 @@ fn prune_during_a_running_build_does_not_break_it() {
     cache(&env, &["prune", "--all"]);
     env.assert_store_clean();
     assert_eq!(env.image("app").file("/one").text(), "one\n");
+}
+
+#[test]
+fn cache_mounts_go_only_with_mounts_or_all() {
+    let env = empty_cache_env();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox\nRUN --mount=type=cache,target=/c,id=pip echo kept > /c/f\n",
+        &[],
+    );
+    env.build(&ctx, &[]).ok();
+    let mounts = || {
+        std::fs::read_dir(env.root.join("cache-mounts-v1"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+            .count()
+    };
+    assert_eq!(mounts(), 1);
+    cache(&env, &["prune", "--keep-storage", "0"]);
+    assert_eq!(mounts(), 1, "a prune without --mounts keeps cache mounts");
+    let out = cache(&env, &["prune", "--mounts"]);
+    assert!(out.contains("removed 1 cache mounts"), "{out}");
+    assert_eq!(mounts(), 0);
 }
 
 /// Regression: a record whose blob was removed behind the cache's back was
