@@ -6,7 +6,9 @@
 //! - A tagged image keeps its manifest, config and layer blobs, always.
 //!   Its snapshots are derived data: kept, except with `all`.
 //! - A running build keeps what its lease names (see
-//!   [`strata_store::Lease`]) and every blob written since it started. The
+//!   [`strata_store::Lease`]), every blob written since it started, and
+//!   the records used (hit or written) since it started, as BuildKit keeps
+//!   records in use. The
 //!   collector works under the exclusive `gc` lock, which builds take
 //!   shared for a moment when they claim something, so a build either is
 //!   seen or sees the deletion (its cache hit then becomes a miss).
@@ -80,6 +82,9 @@ impl PruneReport {
 struct Pinned {
     blobs: BTreeSet<Digest>,
     snapshots: BTreeSet<String>,
+    /// Records used at or after this time (seconds) are in use by a
+    /// running build: it hit them or wrote them.
+    records_used_since: Option<u64>,
 }
 
 /// Prunes the cache of `store` (see the module docs for the rules).
@@ -177,7 +182,11 @@ fn pinned(inv: &Inventory, leased: &Leased, all: bool) -> Pinned {
     if !all {
         snapshots.extend(inv.tagged_layers.iter().cloned());
     }
-    Pinned { blobs, snapshots }
+    Pinned {
+        blobs,
+        snapshots,
+        records_used_since: leased.oldest_start,
+    }
 }
 
 /// The records to remove: all, or those unused for `keep_duration`, then
@@ -185,7 +194,11 @@ fn pinned(inv: &Inventory, leased: &Leased, all: bool) -> Pinned {
 /// whose blobs are all gone are useless and always go.
 fn choose_records(inv: &Inventory, pinned: &Pinned, opts: &PruneOptions) -> BTreeSet<Key> {
     let mut doomed = BTreeSet::new();
+    let in_use = |e: &RecordEntry| pinned.records_used_since.is_some_and(|t| e.last_used >= t);
     for entry in &inv.records {
+        if in_use(entry) {
+            continue;
+        }
         let blobs = entry.blobs();
         let broken = !blobs.is_empty() && blobs.iter().all(|b| !inv.blobs.contains_key(b));
         let stale = opts
@@ -201,7 +214,7 @@ fn choose_records(inv: &Inventory, pinned: &Pinned, opts: &PruneOptions) -> BTre
     let mut live: Vec<&RecordEntry> = inv
         .records
         .iter()
-        .filter(|e| !doomed.contains(&e.record.key))
+        .filter(|e| !doomed.contains(&e.record.key) && !in_use(e))
         .collect();
     // Oldest use first; ties by key so the choice is stable.
     live.sort_by_key(|e| (e.last_used, e.record.key));
@@ -432,8 +445,11 @@ mod tests {
     #[test]
     fn leased_and_tagged_blobs_stay() {
         let f = fixture();
-        let (_, tagged_blob, _) = add(&f, "tagged", 10);
-        let (_, leased_blob, leased_snap) = add(&f, "leased", 10);
+        let (tagged_key, tagged_blob, _) = add(&f, "tagged", 10);
+        let (leased_key, leased_blob, leased_snap) = add(&f, "leased", 10);
+        // Used before the lease began, so not in use by its build.
+        set_used(&f, &tagged_key, 1000);
+        set_used(&f, &leased_key, 1000);
         let manifest = format!(
             r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/octet-stream","digest":"{tagged_blob}","size":10}},"layers":[]}}"#
         );
@@ -477,5 +493,23 @@ mod tests {
                 .exists()
         );
         assert!(f.store.check().unwrap().is_clean());
+    }
+
+    #[test]
+    fn records_a_running_build_used_stay() {
+        let f = fixture();
+        let (old, ..) = add(&f, "old", 10);
+        set_used(&f, &old, 1000);
+        let _lease = f.store.lease().unwrap();
+        let (used, used_blob, _) = add(&f, "used", 10);
+        let opts = PruneOptions {
+            all: true,
+            now: now(),
+            ..Default::default()
+        };
+        prune(&f.store, &f.records, &opts).unwrap();
+        assert!(f.records.get(&old).unwrap().is_none());
+        assert!(f.records.get(&used).unwrap().is_some());
+        assert!(f.store.has_blob(&used_blob));
     }
 }
