@@ -255,6 +255,17 @@ pub struct LoadArgs {
     pub tags: Vec<String>,
 }
 
+/// `--snapshotter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SnapshotterArg {
+    /// overlayfs when the store's file system supports it, else copy.
+    Auto,
+    /// overlayfs over the parent's extracted layers.
+    Overlay,
+    /// A copy of the parent's files, compared after the step.
+    Copy,
+}
+
 /// What `--print` shows instead of building.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PrintMode {
@@ -306,6 +317,12 @@ pub struct BuildArgs {
     /// path to a compatible binary) instead of the built-in executor.
     #[arg(long, value_name = "runc|crun|PATH")]
     pub runtime: Option<String>,
+
+    /// How steps get a writable root: `overlay`, `copy` (a full copy of
+    /// the parent's files, diffed after the step: slower, for file systems
+    /// without overlayfs) or `auto` (overlay when the store supports it).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub snapshotter: SnapshotterArg,
 
     /// Where else to put the result: `type=oci|docker|local|tar,dest=…`
     /// (`tar=false` for an OCI directory), or a directory; repeatable.

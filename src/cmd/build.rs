@@ -1,7 +1,7 @@
 //! `strata build`: Dockerfile → plan → solve → image in the store and
 //! the requested outputs.
 
-use crate::cli::{BuildArgs, PrintMode};
+use crate::cli::{BuildArgs, PrintMode, SnapshotterArg};
 use crate::cmd::{buildopts, cache_share, output, report};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use strata_builder::image::{BaseImages, PullPolicy, tag_image, write_image};
 use strata_builder::progress::{Event, ProgressSink};
 use strata_builder::solve::{SolveOptions, solve};
-use strata_builder::worker::{Worker, WorkerOptions};
+use strata_builder::worker::{Snapshotter, Worker, WorkerOptions};
 use strata_dockerfile::{BaseImageInfo, ImageResolver, LowerOptions, dockerignore, lower};
 use strata_plan::Plan;
 use strata_store::Store;
@@ -228,6 +228,11 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         named_contexts: named,
         allow_insecure: buildopts::allow_insecure(&args.allow)?,
         imported: imported.clone(),
+        snapshotter: match args.snapshotter {
+            SnapshotterArg::Auto => Snapshotter::Auto,
+            SnapshotterArg::Overlay => Snapshotter::Overlay,
+            SnapshotterArg::Copy => Snapshotter::Copy,
+        },
     };
     crate::isolate::private_mounts()?;
     let executor = buildopts::executor(args.runtime.as_deref(), store.root().join("tmp"))?;
@@ -252,6 +257,12 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
                 "restored {n} cache mounts from the imported cache"
             )));
         }
+    }
+    if args.snapshotter == SnapshotterArg::Auto && worker.snapshotter() == Snapshotter::Copy {
+        progress.event(Event::Note(
+            "overlayfs cannot be mounted in the store; using the copying snapshotter (slower)"
+                .into(),
+        ));
     }
     let interrupted = Arc::new(AtomicBool::new(false));
     crate::isolate::cancel_on_signals(worker.cancel_token(), interrupted.clone())?;

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod chmod;
 pub mod convert;
 pub mod copy_dest;
+pub mod copyfs;
 pub mod explain;
 pub mod export;
 pub mod image;

@@ -96,6 +96,25 @@ impl Drop for OverlayMount {
     }
 }
 
+/// Whether an overlay can be mounted with upper and work directories in
+/// `dir` (its file system may not support being an upper layer, or the
+/// kernel may lack overlayfs): mounts a tiny one in a temp dir there.
+pub fn supported_in(dir: &Path) -> bool {
+    let Ok(tmp) = tempfile::Builder::new()
+        .prefix(".tmp-probe-")
+        .tempdir_in(dir)
+    else {
+        return false;
+    };
+    let [lower, upper, work, merged] = ["l", "u", "w", "m"].map(|d| tmp.path().join(d));
+    for d in [&lower, &upper, &work, &merged] {
+        if std::fs::create_dir(d).is_err() {
+            return false;
+        }
+    }
+    OverlayMount::mount(&[lower], &upper, &work, &merged).is_ok()
+}
+
 fn mount_new_api(
     lowers: &[PathBuf],
     upper: &Path,
@@ -211,6 +230,18 @@ mod tests {
                 .file_type()
                 .is_char_device()
         );
+    }
+
+    #[test]
+    fn probe_finds_overlay_support_and_leaves_nothing() {
+        if !is_root() {
+            assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        assert!(supported_in(dir.path()), "the test machine has overlayfs");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(!supported_in(&dir.path().join("missing")));
     }
 
     #[test]

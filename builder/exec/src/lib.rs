@@ -32,6 +32,7 @@ mod caps;
 mod error;
 mod hosts;
 mod native;
+mod plain;
 mod prepare;
 mod pump;
 mod runc;

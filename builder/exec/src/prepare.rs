@@ -17,6 +17,7 @@
 //! 0755, owned by the user), which BuildKit keeps in the layer too.
 
 use crate::error::ExecError;
+use crate::plain::PlainStubs;
 use crate::spec::{MountSpec, RunSpec, container_path};
 use crate::view::{Entry, MergedView};
 use std::fs::{self, Metadata};
@@ -58,7 +59,9 @@ pub(crate) struct Prepared {
     /// [`remove_stale`] (and `strata store check`) can tell a live run's
     /// directory from one a killed process left behind.
     _lock: fs::File,
-    /// `scratch/root`.
+    /// Mount points made in a plain root, removed on drop.
+    _plain: PlainStubs,
+    /// `scratch/root` (the overlay's mount point), or the plain root.
     pub rootfs: PathBuf,
     /// The overlay mount options, relative to the scratch directory.
     pub overlay_data: String,
@@ -187,8 +190,16 @@ impl Prepared {
             done.push(m.target.clone());
         }
         let mut times = Vec::new();
+        let mut plain = PlainStubs::default();
         for (comps, is_dir) in needed {
-            add_stub(&view, &stubs, &comps, is_dir, &mut times)?;
+            if spec.plain_root {
+                let root = &spec.upper_dir;
+                plain.ensure(&view, root, &comps, || {
+                    add_stub(&view, root, &comps, is_dir, &mut times)
+                })?;
+            } else {
+                add_stub(&view, &stubs, &comps, is_dir, &mut times)?;
+            }
         }
         for (path, md) in times.iter().rev() {
             set_times(path, md)?;
@@ -205,9 +216,16 @@ impl Prepared {
                 crate::user::home_of(passwd.as_deref(), spec.user.uid),
             ));
         }
+        let rootfs = if spec.plain_root {
+            std::path::absolute(&spec.upper_dir)
+                .map_err(|e| ExecError::prepare("absolute", &spec.upper_dir, e))?
+        } else {
+            rootfs
+        };
         Ok(Prepared {
             scratch,
             _lock: lock,
+            _plain: plain,
             rootfs,
             overlay_data,
             mounts,
@@ -372,7 +390,7 @@ fn add_stub(
     Ok(())
 }
 
-fn set_times(path: &Path, md: &Metadata) -> Result<(), ExecError> {
+pub(crate) fn set_times(path: &Path, md: &Metadata) -> Result<(), ExecError> {
     let ts = |s: i64, ns: i64| rustix::fs::Timespec {
         tv_sec: s,
         tv_nsec: ns as _,

@@ -54,6 +54,13 @@ pub struct RunSpec {
     pub no_new_privs: bool,
     /// Mount a read-only sysfs at `/sys` (BuildKit does).
     pub mount_sysfs: bool,
+    /// `upper_dir` is a complete root filesystem, used as the root as it
+    /// is (bind-mounted, no overlay): for stores on a file system without
+    /// overlayfs, whose caller diffs the tree itself. `lower_dirs` must be
+    /// empty; `work_dir` is not used. Mount points the image lacks are
+    /// created in it for the run and removed afterwards, their parent
+    /// directories' times restored.
+    pub plain_root: bool,
 }
 
 impl RunSpec {
@@ -83,11 +90,17 @@ impl RunSpec {
             security: Security::Sandbox,
             no_new_privs: false,
             mount_sysfs: true,
+            plain_root: false,
         }
     }
 
     /// Checks what can be checked without touching the filesystem.
     pub fn validate(&self) -> Result<(), ExecError> {
+        if self.plain_root && !self.lower_dirs.is_empty() {
+            return Err(ExecError::InvalidSpec(
+                "a plain root takes no lower directories",
+            ));
+        }
         if self.argv.is_empty() || self.argv[0].is_empty() {
             return Err(ExecError::InvalidSpec("empty argv"));
         }

@@ -397,7 +397,7 @@ impl Worker {
             root.set_mtime(dir, *mtime)?;
         }
         drop(source);
-        let (upper, _guard) = view.finish();
+        let (upper, _guard) = view.finish()?;
         self.commit_upper(&upper)
     }
 
@@ -472,7 +472,7 @@ impl Worker {
             };
             view.root().mkdir_all(dir, &meta)?;
         }
-        let (upper, _guard) = view.finish();
+        let (upper, _guard) = view.finish()?;
         self.commit_upper(&upper)
     }
 }

@@ -15,6 +15,9 @@ pub enum WorkerError {
     /// An overlay could not be mounted.
     #[error(transparent)]
     Overlay(#[from] crate::overlay::OverlayError),
+    /// The copying snapshotter failed.
+    #[error(transparent)]
+    CopyFs(#[from] crate::copyfs::CopyFsError),
     /// Selecting or hashing sources failed.
     #[error(transparent)]
     Context(#[from] strata_context::ContextError),

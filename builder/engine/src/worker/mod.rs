@@ -52,13 +52,31 @@ pub struct WorkerOptions {
     pub named_contexts: BTreeMap<String, NamedContext>,
     /// `--allow security.insecure`: permits `RUN --security=insecure`.
     pub allow_insecure: bool,
+    /// `--snapshotter`.
+    pub snapshotter: Snapshotter,
     /// Caches imported with `--cache-from`: a layer blob the store lacks
     /// is fetched from them before it is extracted.
     pub imported: Option<std::sync::Arc<dyn strata_cache::ImportedCache>>,
 }
 
+/// How steps get a writable root over their parent's layers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Snapshotter {
+    /// overlayfs when the store's file system can hold its upper
+    /// directories (probed when the worker starts), else `Copy`.
+    #[default]
+    Auto,
+    /// overlayfs over the parent's snapshots; the upper dir is the change.
+    Overlay,
+    /// A copy of the parent's whole root filesystem, compared with what it
+    /// held before the step (slower; for file systems without overlayfs).
+    Copy,
+}
+
 /// Performs steps for the solver.
 pub struct Worker {
+    /// Whether steps use the copying snapshotter.
+    copy_snapshots: bool,
     /// The store's `builds` lock, shared while this worker lives.
     _builds: strata_store::StoreLock,
     store: Store,
@@ -101,6 +119,11 @@ impl Worker {
     ) -> Result<Worker, WorkerError> {
         let snapshots = Snapshots::open(store.root().join("snapshots-v1"))?;
         let builds = claim_scratch(&store, &snapshots, executor.as_ref())?;
+        let copy_snapshots = match opts.snapshotter {
+            Snapshotter::Overlay => false,
+            Snapshotter::Copy => true,
+            Snapshotter::Auto => !crate::overlay::supported_in(snapshots.dir()),
+        };
         let context_abs = std::path::absolute(&context).map_err(error::io_err(&context))?;
         let stat_dir = sources::stat_cache_dir(store.root(), &context_abs);
         let hasher = ContentHasher::new(StatCache::open(stat_dir)?);
@@ -108,6 +131,7 @@ impl Worker {
         let store_lease = store.lease()?;
         Ok(Worker {
             _builds: builds,
+            copy_snapshots,
             context: BuildContext::new(context_abs, ignore_rules)?,
             snapshots,
             hasher: Mutex::new(hasher),
@@ -128,6 +152,15 @@ impl Worker {
     /// The cache-mount directories (`RUN --mount=type=cache`).
     pub fn cache_mounts(&self) -> &CacheMounts {
         &self.cache_mounts
+    }
+
+    /// The snapshotter steps use (`Auto` resolved).
+    pub fn snapshotter(&self) -> Snapshotter {
+        if self.copy_snapshots {
+            Snapshotter::Copy
+        } else {
+            Snapshotter::Overlay
+        }
     }
 
     /// The store.

@@ -167,15 +167,24 @@ impl Worker {
                 "RUN --security=insecure needs `--allow security.insecure`".into(),
             ));
         }
-        let lowers = self.lowers(&parent.layers)?;
-        let user = resolve_user_in_layers(&run.user, &lowers)?;
         let scratch = self.scratch()?;
-        let mut spec = RunSpec::new(
-            lowers,
-            scratch.upper.clone(),
-            scratch.work.clone(),
-            run.argv.clone(),
-        );
+        // With the copy snapshotter the command runs on a plain copy of the
+        // parent's root, diffed into the upper dir afterwards.
+        let copied = if self.copy_snapshots {
+            Some(self.copy_root(&parent.layers, &scratch)?)
+        } else {
+            None
+        };
+        let (lowers, root) = match &copied {
+            Some(c) => (Vec::new(), c.path.clone()),
+            None => (self.lowers(&parent.layers)?, scratch.upper.clone()),
+        };
+        let user = match &copied {
+            Some(c) => resolve_user_in_layers(&run.user, std::slice::from_ref(&c.path))?,
+            None => resolve_user_in_layers(&run.user, &lowers)?,
+        };
+        let mut spec = RunSpec::new(lowers, root, scratch.work.clone(), run.argv.clone());
+        spec.plain_root = copied.is_some();
         spec.env = run.env.clone();
         spec.cwd = run.workdir.clone();
         spec.user = user.identity;
@@ -221,6 +230,9 @@ impl Worker {
                 command: command_text(&run.argv),
                 status: describe(status),
             });
+        }
+        if let Some(copied) = &copied {
+            copied.diff_into(&scratch.upper)?;
         }
         Ok(scratch)
     }

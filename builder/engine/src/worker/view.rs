@@ -1,17 +1,20 @@
 //! Filesystem views of a state: the snapshots of its layers, an overlay
-//! over them with a fresh upper directory, and the layer an upper
-//! directory makes.
+//! over them with a fresh upper directory (or, with the copying
+//! snapshotter, a copy of the whole root diffed afterwards), and the layer
+//! an upper directory makes.
 
 use super::Worker;
 use super::error::{WorkerError, io_err};
 use crate::archive::Blob;
+use crate::copyfs::{self, Baseline};
 use crate::overlay::OverlayMount;
+use crate::snapshots::SnapshotError;
 use crate::state::LayerRef;
 use std::fs;
 use std::path::{Path, PathBuf};
 use strata_layer::rootfs::RootFs;
 use strata_layer::{ExtractMode, LayerSource, extract, media_type, write_layer};
-use strata_store::Digest;
+use strata_store::{Digest, VerifiedReader};
 
 /// An overlay over a state's layers whose writes land in a private upper
 /// directory. Dropping it unmounts the overlay and removes its scratch
@@ -21,15 +24,32 @@ pub(crate) struct View {
     // Drop order matters: the fd inside the mount, then the mount, then
     // the directories.
     root: RootFs,
-    mount: OverlayMount,
+    mount: Option<OverlayMount>,
+    /// The copied root and its state before the step (copy snapshotter).
+    copied: Option<CopiedRoot>,
+    merged: PathBuf,
     upper: PathBuf,
     scratch: tempfile::TempDir,
+}
+
+/// A root filesystem copied for one step, with what it held before.
+pub(crate) struct CopiedRoot {
+    /// The directory.
+    pub(crate) path: PathBuf,
+    baseline: Baseline,
+}
+
+impl CopiedRoot {
+    /// Writes what the step changed into `upper`, as an overlay upper dir.
+    pub(crate) fn diff_into(&self, upper: &Path) -> Result<(), WorkerError> {
+        Ok(copyfs::diff(&self.path, &self.baseline, upper)?)
+    }
 }
 
 impl View {
     /// The merged directory on the host.
     pub(crate) fn path(&self) -> &Path {
-        self.mount.path()
+        &self.merged
     }
 
     /// The merged tree, opened for confined access.
@@ -37,18 +57,24 @@ impl View {
         &self.root
     }
 
-    /// Unmounts the overlay and returns the upper directory, with the
-    /// guard that removes the scratch directories when dropped.
-    pub(crate) fn finish(self) -> (PathBuf, tempfile::TempDir) {
+    /// Unmounts the overlay (or diffs the copied root) and returns the
+    /// upper directory, with the guard that removes the scratch directories
+    /// when dropped.
+    pub(crate) fn finish(self) -> Result<(PathBuf, tempfile::TempDir), WorkerError> {
         let View {
             root,
             mount,
+            copied,
             upper,
             scratch,
+            ..
         } = self;
         drop(root);
         drop(mount);
-        (upper, scratch)
+        if let Some(copied) = copied {
+            copied.diff_into(&upper)?;
+        }
+        Ok((upper, scratch))
     }
 }
 
@@ -63,25 +89,29 @@ pub(crate) struct Scratch {
 impl Worker {
     /// The snapshot of one layer, extracted from its blob when missing.
     pub(crate) fn snapshot(&self, layer: &LayerRef) -> Result<PathBuf, WorkerError> {
+        Ok(self.snapshots.ensure(&layer.diff_id, |dir| {
+            let reader = self.open_layer(layer)?;
+            extract(reader, dir, ExtractMode::Overlay, Some(&layer.diff_id))
+                .map_err(|e| e.to_string())
+        })?)
+    }
+
+    /// A layer's blob, verified while read; fetched first from an imported
+    /// cache when the store lacks it.
+    fn open_layer(&self, layer: &LayerRef) -> Result<VerifiedReader, String> {
         let digest: Digest = layer
             .blob
             .digest
             .parse()
-            .map_err(|e| WorkerError::Invalid(format!("layer {}: {e}", layer.blob.digest)))?;
-        let store = &self.store;
-        let imported = self.opts.imported.as_deref();
-        Ok(self.snapshots.ensure(&layer.diff_id, |dir| {
-            if !store.has_blob(&digest)
-                && let Some(imported) = imported
-            {
-                imported
-                    .fetch_blob(digest.as_str())
-                    .map_err(|e| format!("fetching {digest} from an imported cache: {e}"))?;
-            }
-            let reader = store.open_verified(&digest).map_err(|e| e.to_string())?;
-            extract(reader, dir, ExtractMode::Overlay, Some(&layer.diff_id))
-                .map_err(|e| e.to_string())
-        })?)
+            .map_err(|e| format!("layer {}: {e}", layer.blob.digest))?;
+        if !self.store.has_blob(&digest)
+            && let Some(imported) = self.opts.imported.as_deref()
+        {
+            imported
+                .fetch_blob(digest.as_str())
+                .map_err(|e| format!("fetching {digest} from an imported cache: {e}"))?;
+        }
+        self.store.open_verified(&digest).map_err(|e| e.to_string())
     }
 
     /// Snapshots of a layer chain, top (newest) first, as overlay wants them.
@@ -105,20 +135,52 @@ impl Worker {
         Ok(Scratch { dir, upper, work })
     }
 
-    /// Mounts an overlay of `layers` with an empty upper directory.
+    /// Mounts an overlay of `layers` with an empty upper directory (or
+    /// copies them into a plain directory, with the copy snapshotter).
     pub(crate) fn view(&self, layers: &[LayerRef]) -> Result<View, WorkerError> {
-        let lowers = self.lowers(layers)?;
         let scratch = self.scratch()?;
-        let merged = scratch.dir.path().join("merged");
-        fs::create_dir(&merged).map_err(io_err(&merged))?;
-        let mount = OverlayMount::mount(&lowers, &scratch.upper, &scratch.work, &merged)?;
+        let (mount, copied, merged) = if self.copy_snapshots {
+            let copied = self.copy_root(layers, &scratch)?;
+            let merged = copied.path.clone();
+            (None, Some(copied), merged)
+        } else {
+            let lowers = self.lowers(layers)?;
+            let merged = scratch.dir.path().join("merged");
+            fs::create_dir(&merged).map_err(io_err(&merged))?;
+            let mount = OverlayMount::mount(&lowers, &scratch.upper, &scratch.work, &merged)?;
+            (Some(mount), None, merged)
+        };
         let root = RootFs::open(&merged).map_err(io_err(&merged))?;
         Ok(View {
             mount,
+            copied,
             root,
+            merged,
             upper: scratch.upper,
             scratch: scratch.dir,
         })
+    }
+
+    /// The root filesystem of `layers` (applied in order from their blobs)
+    /// in `scratch/rootfs`, with its baseline (copy snapshotter).
+    pub(crate) fn copy_root(
+        &self,
+        layers: &[LayerRef],
+        scratch: &Scratch,
+    ) -> Result<CopiedRoot, WorkerError> {
+        let path = scratch.dir.path().join("rootfs");
+        fs::create_dir(&path).map_err(io_err(&path))?;
+        for layer in layers {
+            let reader = self.open_layer(layer).map_err(|message| {
+                WorkerError::Snapshot(SnapshotError::Fill {
+                    diff_id: layer.diff_id.clone(),
+                    message,
+                })
+            })?;
+            extract(reader, &path, ExtractMode::Apply, Some(&layer.diff_id))?;
+        }
+        let baseline = Baseline::record(&path)?;
+        Ok(CopiedRoot { path, baseline })
     }
 
     /// Turns a finished upper directory into a layer: writes the blob into

@@ -49,7 +49,19 @@ pub(super) fn container_main(plan: &ChildPlan) -> ! {
             Some(data),
         )
     };
-    if overlay(&plan.overlay_data) == Err(libc::EINVAL) {
+    if plan.plain_root {
+        // The upper dir ("u" in the scratch dir) is the whole root.
+        or_fail(
+            step::OVERLAY,
+            mount(
+                Some(c"u"),
+                &plan.root_name,
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            ),
+        );
+    } else if overlay(&plan.overlay_data) == Err(libc::EINVAL) {
         or_fail(step::OVERLAY, overlay(&plan.overlay_data_plain));
     } else {
         or_fail(step::OVERLAY, overlay(&plan.overlay_data));

@@ -99,6 +99,8 @@ pub(super) struct ChildPlan {
     pub root_name: CString,
     pub overlay_data: CString,
     pub overlay_data_plain: CString,
+    /// Bind-mount the upper dir as the root instead of an overlay.
+    pub plain_root: bool,
     pub ops: Vec<Op>,
     pub cwd: CString,
     pub dev_null: CString,
@@ -169,6 +171,7 @@ impl ChildPlan {
             root_name: cstr("root")?,
             overlay_data: cstr(&format!("{},index=off,metacopy=off", prep.overlay_data))?,
             overlay_data_plain: cstr(&prep.overlay_data)?,
+            plain_root: spec.plain_root,
             ops: Vec::new(),
             cwd: cstr(&format!("/{}", container_path(&spec.cwd)?.join("/")))?,
             dev_null: cstr("/dev/null")?,

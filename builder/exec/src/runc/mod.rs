@@ -67,6 +67,27 @@ impl RuncExecutor {
         c
     }
 
+    /// Mounts the overlay on the bundle's rootfs.
+    fn mount_overlay(&self, prep: &Prepared) -> Result<(), ExecError> {
+        let data = format!("{},index=off,metacopy=off", prep.overlay_data);
+        let scratch = cpath(prep.dir())?;
+        let data_c = CString::new(data).map_err(|_| ExecError::InvalidSpec("NUL in path"))?;
+        let plain = CString::new(prep.overlay_data.clone())
+            .map_err(|_| ExecError::InvalidSpec("NUL in path"))?;
+        let mut rc = crate::sys::mount_overlay_in(&scratch, &data_c);
+        if rc == Err(libc::EINVAL) {
+            rc = crate::sys::mount_overlay_in(&scratch, &plain);
+        }
+        rc.map_err(|e| {
+            ExecError::prepare(
+                "mount overlay on",
+                &prep.rootfs,
+                std::io::Error::from_raw_os_error(e),
+            )
+        })?;
+        Ok(())
+    }
+
     fn runtime_error(&self, message: impl Into<String>) -> ExecError {
         ExecError::Runtime {
             runtime: self.runtime.clone(),
@@ -131,23 +152,13 @@ impl Executor for RuncExecutor {
         std::fs::write(&config_path, json)
             .map_err(|e| ExecError::prepare("write", &config_path, e))?;
 
-        let data = format!("{},index=off,metacopy=off", prep.overlay_data);
-        let scratch = cpath(prep.dir())?;
-        let data_c = CString::new(data).map_err(|_| ExecError::InvalidSpec("NUL in path"))?;
-        let plain = CString::new(prep.overlay_data.clone())
-            .map_err(|_| ExecError::InvalidSpec("NUL in path"))?;
-        let mut rc = crate::sys::mount_overlay_in(&scratch, &data_c);
-        if rc == Err(libc::EINVAL) {
-            rc = crate::sys::mount_overlay_in(&scratch, &plain);
-        }
-        rc.map_err(|e| {
-            ExecError::prepare(
-                "mount overlay on",
-                &prep.rootfs,
-                std::io::Error::from_raw_os_error(e),
-            )
-        })?;
-        let _unmount = Unmount(cpath(&prep.rootfs)?);
+        // A plain root is the bundle's root as it is; else an overlay.
+        let _unmount = if spec.plain_root {
+            None
+        } else {
+            self.mount_overlay(&prep)?;
+            Some(Unmount(cpath(&prep.rootfs)?))
+        };
 
         let id = format!(
             "strata-{}-{}",

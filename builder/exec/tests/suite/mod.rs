@@ -65,6 +65,43 @@ macro_rules! core_tests {
         }
 
         #[test]
+        fn plain_root_is_used_as_is_and_mount_points_leave_no_trace() {
+            if !common::ready($tool) {
+                return;
+            }
+            let s = Scratch::new();
+            let root = s.dir.path().join("plain");
+            let copied = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(common::base())
+                .arg(&root)
+                .status()
+                .unwrap();
+            assert!(copied.success());
+            // No /proc and no /etc/hosts: the executor must make both.
+            std::fs::remove_dir(root.join("proc")).unwrap();
+            let _ = std::fs::remove_file(root.join("etc/hosts"));
+            let mtime = |p: &std::path::Path| {
+                let md = std::fs::symlink_metadata(p).unwrap();
+                (md.mtime(), md.mtime_nsec())
+            };
+            let (root_before, etc_before) = (mtime(&root), mtime(&root.join("etc")));
+            let mut spec = s.spec("echo x > /tmp/f && ls /proc/self >/dev/null && cat /etc/hosts");
+            spec.lower_dirs = Vec::new();
+            spec.upper_dir = root.clone();
+            spec.plain_root = true;
+            let out = run(&$exec(), &spec);
+            assert!(out.status.success(), "{}", out.stderr);
+            assert!(out.stdout.contains("buildkitsandbox"), "{}", out.stdout);
+            assert_eq!(std::fs::read_to_string(root.join("tmp/f")).unwrap(), "x\n");
+            assert!(!root.join("proc").exists());
+            assert!(!root.join("etc/hosts").exists());
+            assert_eq!(mtime(&root), root_before, "times of / put back");
+            assert_eq!(mtime(&root.join("etc")), etc_before, "times of /etc put back");
+            assert!(s.upper_entries().is_empty(), "{:?}", s.upper_entries());
+        }
+
+        #[test]
         fn writes_land_in_the_upper_dir_only() {
             if !common::ready($tool) {
                 return;
