@@ -366,6 +366,7 @@ fn verify_flags_a_nondeterministic_run_and_passes_a_deterministic_one() {
             .to_string()
     };
     assert!(line("RUN date").starts_with("NONDETERMINISTIC"), "{text}");
+    assert!(line("differs:").ends_with("differs: /n"), "{text}");
     assert!(line("RUN echo same").starts_with("ok"), "{text}");
     assert!(text.contains("1 same, 1 nondeterministic"), "{text}");
     env.assert_store_clean();

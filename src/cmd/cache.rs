@@ -281,7 +281,11 @@ fn verify(args: &VerifyArgs, store: &Store, records: &RecordStore) -> Result<boo
                 same += 1;
                 println!("ok            {}  {}", short(&key), e.record.description);
             }
-            Verdict::Differs { recorded, rerun } => {
+            Verdict::Differs {
+                recorded,
+                rerun,
+                paths,
+            } => {
                 differ += 1;
                 println!(
                     "NONDETERMINISTIC {}  {}: the rerun made different files ({} recorded, {} now)",
@@ -290,6 +294,13 @@ fn verify(args: &VerifyArgs, store: &Store, records: &RecordStore) -> Result<boo
                     recorded.as_deref().unwrap_or("no layer"),
                     rerun.as_deref().unwrap_or("no layer"),
                 );
+                const SHOWN: usize = 10;
+                for path in paths.iter().take(SHOWN) {
+                    println!("    differs: {path}");
+                }
+                if paths.len() > SHOWN {
+                    println!("    … and {} more", paths.len() - SHOWN);
+                }
             }
             Verdict::Skipped(why) => {
                 skipped += 1;

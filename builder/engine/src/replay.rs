@@ -116,6 +116,54 @@ pub fn normalized_digest(dir: &Path) -> Result<Option<String>, WriteError> {
     Ok(Some(digests.diff_id))
 }
 
+/// The paths whose entries differ between two layer directories (upper
+/// directories or snapshots), compared by type, mode, owner, size, content
+/// and link target, never by time. Sorted.
+pub fn differing_paths(a: &Path, b: &Path) -> std::io::Result<Vec<String>> {
+    let (a, b) = (describe_tree(a)?, describe_tree(b)?);
+    let mut out: Vec<String> = a
+        .iter()
+        .filter(|(path, desc)| b.get(*path) != Some(desc))
+        .map(|(path, _)| path.clone())
+        .collect();
+    out.extend(b.keys().filter(|p| !a.contains_key(*p)).cloned());
+    out.sort();
+    Ok(out)
+}
+
+/// Relative path (as `/path`) → a description of the entry.
+fn describe_tree(root: &Path) -> std::io::Result<std::collections::BTreeMap<String, String>> {
+    use sha2::{Digest as _, Sha256};
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let meta = std::fs::symlink_metadata(&path)?;
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let kind = meta.file_type();
+            let what = if kind.is_dir() {
+                todo.push(path.clone());
+                "dir".to_string()
+            } else if kind.is_symlink() {
+                format!("link {}", std::fs::read_link(&path)?.display())
+            } else if kind.is_file() {
+                let mut sha = Sha256::new();
+                std::io::copy(&mut std::fs::File::open(&path)?, &mut sha)?;
+                format!("file {}", hex::encode(sha.finalize()))
+            } else {
+                format!("special {}", meta.rdev())
+            };
+            out.insert(
+                format!("/{}", rel.display()),
+                format!("{what} {:o} {}:{}", meta.mode(), meta.uid(), meta.gid()),
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// How a replayed step compared with its record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -127,6 +175,9 @@ pub enum Verdict {
         recorded: Option<String>,
         /// Normalized digest of the rerun's layer.
         rerun: Option<String>,
+        /// Paths (absolute in the image, sorted) whose type, mode, owner,
+        /// content or link target differ, or that only one side has.
+        paths: Vec<String>,
     },
     /// Not run, for this reason.
     Skipped(String),
@@ -153,7 +204,10 @@ mod tests {
         let da = normalized_digest(a.path()).unwrap();
         assert!(da.is_some());
         assert_eq!(da, normalized_digest(b.path()).unwrap());
+        assert!(differing_paths(a.path(), b.path()).unwrap().is_empty());
         std::fs::write(b.path().join("f"), "2").unwrap();
+        std::fs::write(b.path().join("g"), "").unwrap();
         assert_ne!(da, normalized_digest(b.path()).unwrap());
+        assert_eq!(differing_paths(a.path(), b.path()).unwrap(), ["/f", "/g"]);
     }
 }

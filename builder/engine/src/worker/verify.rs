@@ -2,9 +2,9 @@
 //! files with the recorded layer's (`strata cache verify`).
 
 use super::Worker;
-use super::error::WorkerError;
+use super::error::{WorkerError, io_err};
 use crate::ops::Stages;
-use crate::replay::{Replay, Verdict, normalized_digest};
+use crate::replay::{Replay, Verdict, differing_paths, normalized_digest};
 use crate::solve::scratch_config;
 use crate::state::{LayerRef, State};
 use strata_cache::CacheRecord;
@@ -40,21 +40,27 @@ impl Worker {
                 "a layer it needs is no longer in the store".into(),
             ));
         }
-        let recorded_digest = match &recorded {
-            Some(l) => normalized_digest(&self.snapshot(l)?)?,
+        let recorded_dir = match &recorded {
+            Some(l) => Some(self.snapshot(l)?),
+            None => None,
+        };
+        let recorded_digest = match &recorded_dir {
+            Some(dir) => normalized_digest(dir)?,
             None => None,
         };
         let parent = State::from_image(scratch_config(), parent_layers);
         let scratch = self.run_in_scratch(&parent, &replay.run, &Stages::new(), output)?;
         let rerun_digest = normalized_digest(&scratch.upper)?;
-        drop(scratch);
         if rerun_digest == recorded_digest {
-            Ok(Verdict::Same)
-        } else {
-            Ok(Verdict::Differs {
-                recorded: recorded_digest,
-                rerun: rerun_digest,
-            })
+            return Ok(Verdict::Same);
         }
+        let empty = tempfile::tempdir().map_err(io_err(&scratch.upper))?;
+        let recorded_dir = recorded_dir.as_deref().unwrap_or(empty.path());
+        let paths = differing_paths(recorded_dir, &scratch.upper).map_err(io_err(recorded_dir))?;
+        Ok(Verdict::Differs {
+            recorded: recorded_digest,
+            rerun: rerun_digest,
+            paths,
+        })
     }
 }
