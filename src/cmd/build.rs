@@ -288,15 +288,7 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
     if let Some(import) = &import {
         cache_share::settle(import, &solved.target.layers, &records)?;
     }
-    let config = report::final_config(
-        &solved,
-        &records,
-        import
-            .as_deref()
-            .map(|i| i as &dyn strata_cache::ImportedCache),
-        &args.labels,
-        layer.source_date_epoch,
-    )?;
+    let config = report::final_config(&solved, &args.labels, layer.source_date_epoch)?;
     let image = {
         // A prune waits while the config and manifest are written and
         // tagged, so it never takes them for garbage in between.

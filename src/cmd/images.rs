@@ -3,10 +3,11 @@
 use crate::cli::{ImagesArgs, ImportArgs, RmiArgs, TagArgs};
 use anyhow::{Context, Result, bail};
 use std::io::Read;
-use strata_builder::image::{load_image, rfc3339, store_name, tag_image, write_image};
+use strata_builder::image::{load_image, store_name, tag_image, write_image};
 use strata_builder::image_config::{History, StageConfig};
 use strata_builder::solve::scratch_config;
 use strata_builder::state::LayerRef;
+use strata_builder::time::rfc3339;
 use strata_layer::{Compression, LayerSource, WriteOptions, media_type, write_layer};
 use strata_plan::StepKind;
 use strata_store::{Digest, Store};
@@ -154,11 +155,7 @@ pub fn import(args: &ImportArgs, store: &Store) -> Result<()> {
         }
     }
     let mut image = config.image;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    image.created = Some(rfc3339(now));
+    image.created = Some(rfc3339(strata_builder::time::now()));
     image.rootfs.diff_ids = vec![layer.diff_id.clone()];
     image.history = vec![History {
         created: image.created.clone(),

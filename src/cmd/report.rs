@@ -6,12 +6,12 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use strata_builder::archive::ImageBlobs;
-use strata_builder::image::rfc3339;
 use strata_builder::image_config::ImageConfig;
 use strata_builder::solve::{SolveOutput, StepReport, StepStatus};
-use strata_cache::RecordStore;
+use strata_builder::state::HISTORY_COMMENT;
+use strata_builder::time::rfc3339;
 
 /// Names "this Dockerfile and target in this context" across builds, so a
 /// miss can be explained against the previous build.
@@ -31,39 +31,23 @@ pub fn history_id(context: &Path, args: &BuildArgs) -> String {
 
 /// The target's configuration with dates and `--label`s.
 ///
-/// `created` is `SOURCE_DATE_EPOCH` when set; otherwise the time the newest
-/// step result was made (from the cache records), so a rebuild that hits
-/// every step gives the very same image digest.
+/// `created` is `SOURCE_DATE_EPOCH` when set (for strata's history
+/// entries too); otherwise the target state's time: the base image's
+/// `created` moved forward only by RUN steps (see `strata_builder::time`),
+/// so a rebuild that hits every step, and a clean build without RUN, give
+/// the very same image digest.
 pub fn final_config(
     solved: &SolveOutput,
-    records: &RecordStore,
-    imported: Option<&dyn strata_cache::ImportedCache>,
     labels: &[String],
     source_date_epoch: Option<i64>,
 ) -> Result<ImageConfig> {
     let mut config = solved.target.config.image.clone();
-    let newest = solved
-        .steps
-        .iter()
-        .filter_map(|s| s.key.as_ref())
-        .filter_map(|k| {
-            records
-                .get(k)
-                .ok()
-                .flatten()
-                .or_else(|| imported?.lookup(k))
-        })
-        .map(|r| r.created as i64)
-        .max();
-    let created = match (source_date_epoch, newest) {
-        (Some(epoch), _) => Some(rfc3339(epoch)),
-        (None, Some(t)) => Some(rfc3339(t)),
-        (None, None) => config.created.clone().or_else(|| Some(rfc3339(now()))),
-    };
-    config.created = created.clone();
+    let created = rfc3339(source_date_epoch.unwrap_or(solved.target.time));
+    config.created = Some(created.clone());
     for entry in &mut config.history {
-        if entry.created.is_none() {
-            entry.created = created.clone();
+        let ours = entry.comment.as_deref() == Some(HISTORY_COMMENT);
+        if (ours && source_date_epoch.is_some()) || entry.created.is_none() {
+            entry.created = Some(created.clone());
         }
     }
     for label in labels {
@@ -77,13 +61,6 @@ pub fn final_config(
             .insert(k.to_string(), v.to_string());
     }
     Ok(config)
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// Counts of a build.

@@ -22,5 +22,6 @@ pub mod replay;
 pub mod snapshots;
 pub mod solve;
 pub mod state;
+pub mod time;
 pub mod users;
 pub mod worker;

@@ -165,11 +165,12 @@ impl<'a> Predictor<'a> {
         if let Some(record) = self.records.get(&key)?
             && let Some(layer) = cached_layer(&record, &self.layer_media_type)
         {
-            state.push(layer, text);
+            state.push(layer, text, record.created as i64);
             return Ok(Outcome::Hit);
         }
         let layer = predicted_layer(&key, &self.layer_media_type);
-        state.push(Some(layer), text);
+        let time = state.time;
+        state.push(Some(layer), text, time);
         if self.predicted.insert(key) {
             Ok(Outcome::Miss)
         } else {

@@ -17,7 +17,7 @@ use crate::replay::Replay;
 use crate::state::{LayerRef, State};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Condvar, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use strata_cache::{CacheRecord, Key, KeyHasher, LayerBlob, RecordError, RecordStore, StepInputs};
 use strata_plan::{ImageSource, Plan, Stage, Step, StepKind};
 
@@ -398,7 +398,7 @@ impl StageBuilder<'_> {
                 None => true,
             };
             if usable {
-                state.push(layer, &step.text);
+                state.push(layer, &step.text, record.created as i64);
                 self.progress.event(Event::Cached(sref.clone()));
                 return Ok((Some(key), StepStatus::Cached));
             }
@@ -445,6 +445,11 @@ impl StageBuilder<'_> {
             }
         };
         let duration = started.elapsed();
+        // Only a RUN brings in the wall clock (crate::time).
+        let created = match step.kind {
+            StepKind::Run(_) => crate::time::now(),
+            _ => state.time,
+        };
         let replay = prepared
             .as_ref()
             .and_then(|run| Replay::for_run(state, run))
@@ -461,14 +466,11 @@ impl StageBuilder<'_> {
                 .into(),
             }),
             inputs,
-            created: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            created: created.max(0) as u64,
             duration_ms: duration.as_millis() as u64,
             replay,
         })?;
-        state.push(layer, &step.text);
+        state.push(layer, &step.text, created);
         self.progress.event(Event::Done(sref.clone(), duration));
         Ok((Some(key), StepStatus::Ran(reason.to_string())))
     }
@@ -557,7 +559,7 @@ pub(crate) fn key_step(
     match &step.kind {
         StepKind::Config(edit) => {
             state.config.apply(edit);
-            state.push(None, &step.text);
+            state.push(None, &step.text, state.time);
             return Ok(None);
         }
         StepKind::Workdir(path) => {

@@ -3,7 +3,11 @@
 use crate::archive::Blob;
 use crate::image_config::{History, ImageConfig, StageConfig};
 use crate::key::state_identity;
+use crate::time::{parse_rfc3339, rfc3339};
 use strata_cache::{Key, LayerBlob};
+
+/// The `comment` of the history entries strata's steps add.
+pub const HISTORY_COMMENT: &str = "strata.dockerfile.v0";
 
 /// A layer of a stage's filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,17 +46,27 @@ pub struct State {
     pub layers: Vec<LayerRef>,
     /// Hash of the layer chain and runtime configuration.
     pub identity: Key,
+    /// The state's time (seconds since the epoch): the base image's
+    /// `created` (0 for scratch), moved forward only by steps that ran
+    /// something (see [`crate::time`]). Not part of the identity.
+    pub time: i64,
 }
 
 impl State {
     /// A state from a base image's configuration and layers.
     pub fn from_image(image: ImageConfig, layers: Vec<LayerRef>) -> State {
+        let time = image
+            .created
+            .as_deref()
+            .and_then(parse_rfc3339)
+            .unwrap_or(0);
         let config = StageConfig::from_base(image);
         let identity = state_identity(&config.image);
         State {
             config,
             layers,
             identity,
+            time,
         }
     }
 
@@ -61,8 +75,10 @@ impl State {
         self.identity = state_identity(&self.config.image);
     }
 
-    /// Adds a step's result: its layer (if it made one) and a history entry.
-    pub fn push(&mut self, layer: Option<LayerRef>, created_by: &str) {
+    /// Adds a step's result made at `time`: its layer (if it made one) and
+    /// a history entry. The state's time becomes the later of the two.
+    pub fn push(&mut self, layer: Option<LayerRef>, created_by: &str, time: i64) {
+        self.time = self.time.max(time);
         let empty_layer = layer.is_none();
         if let Some(layer) = layer {
             self.config
@@ -73,8 +89,9 @@ impl State {
             self.layers.push(layer);
         }
         self.config.image.history.push(History {
+            created: Some(rfc3339(self.time)),
             created_by: Some(created_by.to_string()),
-            comment: Some("strata.dockerfile.v0".to_string()),
+            comment: Some(HISTORY_COMMENT.to_string()),
             empty_layer,
             ..Default::default()
         });

@@ -14,7 +14,6 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 use strata_context::{DigestOptions, EntryKind, Selection};
 use strata_layer::rootfs::{EntryMeta, RootFs};
 use strata_layer::{ExtractMode, detect_reader, extract};
@@ -29,13 +28,6 @@ fn dir_meta(owner: Option<(u32, u32)>, mtime: i64) -> EntryMeta {
         gid,
         mtime: (mtime, 0),
     }
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// A COPY/ADD's sources split into files to select from the source tree,
@@ -240,7 +232,7 @@ impl Worker {
             Some(spec) => Some(chown_ids(root, spec)?),
             None => None,
         };
-        let created = self.layer_opts.source_date_epoch.unwrap_or_else(now);
+        let created = self.layer_opts.source_date_epoch.unwrap_or(parent.time);
         let parent_meta = dir_meta(owner, created);
         let dest = absolute_dest(&copy.dest, parent.config.image.config.workdir());
 
@@ -398,6 +390,14 @@ impl Worker {
         }
         drop(source);
         let (upper, _guard) = view.finish()?;
+        // Existing directories this step wrote into were copied up and
+        // got the wall clock: they take the step's time instead.
+        let explicit: std::collections::BTreeSet<&str> =
+            dirs.iter().map(|(d, _)| d.trim_matches('/')).collect();
+        set_times(&upper, &upper, created, &|rel, is_dir| {
+            is_dir && !explicit.contains(rel)
+        })
+        .map_err(io_err(&upper))?;
         self.commit_upper(&upper)
     }
 
@@ -463,7 +463,7 @@ impl Worker {
                 let u = strata_exec::resolve_user(&user, p.as_deref(), g.as_deref())?;
                 (u.identity.uid, u.identity.gid)
             };
-            let created = self.layer_opts.source_date_epoch.unwrap_or_else(now);
+            let created = self.layer_opts.source_date_epoch.unwrap_or(parent.time);
             let meta = EntryMeta {
                 mode: 0o755,
                 uid,
@@ -473,6 +473,46 @@ impl Worker {
             view.root().mkdir_all(dir, &meta)?;
         }
         let (upper, _guard) = view.finish()?;
+        // Parents that existed were copied up with the wall clock.
+        let created = self.layer_opts.source_date_epoch.unwrap_or(parent.time);
+        set_times(&upper, &upper, created, &|_, is_dir| is_dir).map_err(io_err(&upper))?;
         self.commit_upper(&upper)
     }
+}
+
+/// Sets the mtime (and atime) of `top` and the entries below it that
+/// `pick` chooses (given their path relative to `top`, `""` for `top`,
+/// and whether they are directories), never following symlinks. `dir` is
+/// where the walk is (`top` when called).
+pub(super) fn set_times(
+    top: &Path,
+    dir: &Path,
+    secs: i64,
+    pick: &dyn Fn(&str, bool) -> bool,
+) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
+    let ts = Timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    };
+    let times = Timestamps {
+        last_access: ts,
+        last_modification: ts,
+    };
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let is_dir = entry.file_type()?.is_dir();
+        if is_dir {
+            set_times(top, &path, secs, pick)?;
+        }
+        let rel = path.strip_prefix(top).unwrap_or(&path).to_string_lossy();
+        if pick(&rel, is_dir) {
+            utimensat(CWD, &path, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+    }
+    if dir == top && pick("", true) {
+        utimensat(CWD, top, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+    }
+    Ok(())
 }

@@ -325,34 +325,11 @@ fn fetch(
         let dot_git = dir.path().join(".git");
         std::fs::remove_dir_all(&dot_git).map_err(io(&dot_git))?;
     }
-    set_times(dir.path(), time).map_err(io(dir.path()))?;
+    super::copy::set_times(dir.path(), dir.path(), time, &|_, _| true).map_err(io(dir.path()))?;
     Ok(Checkout {
         dir,
         _lock: lock_file,
     })
-}
-
-/// Sets the mtime (and atime) of everything below `dir`, not following
-/// symlinks.
-fn set_times(dir: &Path, secs: i64) -> std::io::Result<()> {
-    use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
-    let ts = Timespec {
-        tv_sec: secs,
-        tv_nsec: 0,
-    };
-    let times = Timestamps {
-        last_access: ts,
-        last_modification: ts,
-    };
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if std::fs::symlink_metadata(&path)?.is_dir() {
-            set_times(&path, secs)?;
-        }
-        utimensat(CWD, &path, &times, AtFlags::SYMLINK_NOFOLLOW)?;
-    }
-    utimensat(CWD, dir, &times, AtFlags::SYMLINK_NOFOLLOW)?;
-    Ok(())
 }
 
 #[cfg(test)]
