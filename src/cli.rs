@@ -361,6 +361,10 @@ pub struct BuildArgs {
     /// A secret for `RUN --mount=type=secret`: `id=ID[,src=FILE|,env=VAR]`; repeatable.
     #[arg(long = "secret", value_name = "SPEC")]
     pub secrets: Vec<String>,
+    /// An SSH agent for `RUN --mount=type=ssh`: `default` ($SSH_AUTH_SOCK)
+    /// or `ID=SOCKET`; repeatable.
+    #[arg(long = "ssh", value_name = "SPEC")]
+    pub ssh: Vec<String>,
 
     /// Grant an entitlement: `security.insecure` (for `RUN --security=insecure`).
     #[arg(long = "allow", value_name = "ENTITLEMENT")]

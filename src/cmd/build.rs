@@ -225,6 +225,7 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
     let opts = WorkerOptions {
         layer,
         secrets: buildopts::secrets(&args.secrets)?,
+        ssh: buildopts::ssh_agents(&args.ssh)?,
         named_contexts: named,
         allow_insecure: buildopts::allow_insecure(&args.allow)?,
         imported: imported.clone(),

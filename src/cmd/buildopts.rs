@@ -92,6 +92,46 @@ pub fn key_values(spec: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// `--ssh default|ID[=SOCKET]`: SSH agent sockets by id. Without a path,
+/// `$SSH_AUTH_SOCK`. Private key files (buildx loads them into an agent of
+/// its own) are refused with a way out: an agent holding the key.
+pub fn ssh_agents(specs: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut out = BTreeMap::new();
+    for spec in specs {
+        let (id, paths) = match spec.split_once('=') {
+            Some((id, paths)) => (id, paths),
+            None => (spec.as_str(), ""),
+        };
+        if id.is_empty() {
+            bail!("--ssh {spec:?}: the id is empty");
+        }
+        let path = if paths.is_empty() {
+            std::env::var_os("SSH_AUTH_SOCK")
+                .map(PathBuf::from)
+                .with_context(|| {
+                    format!("--ssh {id}: no socket given and SSH_AUTH_SOCK is not set")
+                })?
+        } else if paths.contains(',') {
+            bail!(
+                "--ssh {id}={paths}: several keys for one id are not supported; load them into an ssh-agent and pass its socket"
+            );
+        } else {
+            PathBuf::from(paths)
+        };
+        let md =
+            std::fs::metadata(&path).with_context(|| format!("--ssh {id}: {}", path.display()))?;
+        if !md.file_type().is_socket() {
+            bail!(
+                "--ssh {id}={}: private key files are not supported; run ssh-agent, ssh-add the key, and pass --ssh {id}=$SSH_AUTH_SOCK",
+                path.display()
+            );
+        }
+        out.insert(id.to_string(), path);
+    }
+    Ok(out)
+}
+
 /// `--secret id=ID[,src=FILE|,source=FILE|,env=VAR][,type=file|env]`: the
 /// value is read now and kept in memory only.
 pub fn secrets(specs: &[String]) -> Result<BTreeMap<String, Vec<u8>>> {

@@ -16,6 +16,7 @@ mod git;
 mod mount_share;
 mod run;
 mod sources;
+mod ssh;
 mod verify;
 mod view;
 
@@ -50,6 +51,9 @@ pub struct WorkerOptions {
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// Named build contexts (`--build-context NAME=…`).
     pub named_contexts: BTreeMap<String, NamedContext>,
+    /// SSH agent sockets by id (`--ssh ID=SOCKET`), for
+    /// `RUN --mount=type=ssh`.
+    pub ssh: BTreeMap<String, PathBuf>,
     /// `--allow security.insecure`: permits `RUN --security=insecure`.
     pub allow_insecure: bool,
     /// `--snapshotter`.

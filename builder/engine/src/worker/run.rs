@@ -63,6 +63,7 @@ impl Drop for Lines<'_, '_> {
 #[derive(Default)]
 struct MountGuards {
     caches: Vec<CacheLease>,
+    agents: Vec<super::ssh::AgentProxy>,
     sources: Vec<Source>,
     dirs: Vec<tempfile::TempDir>,
 }
@@ -295,8 +296,34 @@ impl Worker {
                     });
                 }
             }
-            Mount::Ssh(_) => {
-                return Err(WorkerError::Unsupported("RUN --mount=type=ssh".into()));
+            Mount::Ssh(ssh) => {
+                let Some(agent) = self.opts.ssh.get(&ssh.id) else {
+                    if ssh.required {
+                        return Err(WorkerError::Invalid(format!(
+                            "no SSH agent {id:?} for RUN --mount=type=ssh (pass --ssh {id}=SOCKET, or --ssh default for $SSH_AUTH_SOCK)",
+                            id = ssh.id
+                        )));
+                    }
+                    return Ok(());
+                };
+                let proxy = super::ssh::AgentProxy::start(agent, ssh.uid, ssh.gid, ssh.mode)
+                    .map_err(|e| {
+                        WorkerError::Invalid(format!(
+                            "SSH agent {:?} at {}: {e}",
+                            ssh.id,
+                            agent.display()
+                        ))
+                    })?;
+                spec.mounts.push(MountSpec::Bind {
+                    source: proxy.path().to_path_buf(),
+                    target: ssh.target.clone(),
+                    read_only: false,
+                });
+                // As BuildKit: the first agent is the default one.
+                if !spec.env.iter().any(|(k, _)| k == "SSH_AUTH_SOCK") {
+                    spec.env.push(("SSH_AUTH_SOCK".into(), ssh.target.clone()));
+                }
+                guards.agents.push(proxy);
             }
         }
         Ok(())
