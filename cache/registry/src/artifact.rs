@@ -47,7 +47,7 @@ impl Client {
         r: &Reference,
         desc: &Descriptor,
     ) -> Result<(), RegistryError> {
-        if store.has_blob(&desc.digest) {
+        if store.claim_blob(&desc.digest) {
             return Ok(());
         }
         self.fetch_blob(store, r, desc, &no_progress)?;

@@ -149,7 +149,7 @@ impl Client {
             }
         }
         let (mut present, missing): (Vec<Descriptor>, Vec<Descriptor>) =
-            blobs.into_iter().partition(|d| store.has_blob(&d.digest));
+            blobs.into_iter().partition(|d| store.claim_blob(&d.digest));
         for d in &present {
             progress(&Progress {
                 digest: d.digest.clone(),
@@ -402,7 +402,7 @@ pub(crate) fn store_bytes(
     bytes: &[u8],
     digest: &Digest,
 ) -> Result<(), RegistryError> {
-    if store.has_blob(digest) {
+    if store.claim_blob(digest) {
         return Ok(());
     }
     let mut w = store.blob_writer()?;

@@ -125,6 +125,19 @@ impl Store {
         Ok((digest, bytes.len() as u64))
     }
 
+    /// True when the store has the blob, which is then marked as written
+    /// now, as if written again: a writer that skips a blob it is about to
+    /// reference (a pull, a cache import) must use this rather than
+    /// [`Store::has_blob`], so a concurrent prune keeps the blob.
+    pub fn claim_blob(&self, digest: &Digest) -> bool {
+        let path = self.blob_path(digest);
+        if !path.is_file() {
+            return false;
+        }
+        touch(&path);
+        true
+    }
+
     /// Copies a file into the store, hashing it on the way; with `expected`
     /// the copy is refused (and nothing stored) unless the digest matches.
     pub fn import_blob_file(

@@ -96,3 +96,22 @@ fn gc_candidates_are_blobs_no_root_reaches_through_an_index() {
     }
     assert!(store.check().unwrap().is_clean());
 }
+
+#[test]
+fn claim_blob_marks_a_present_blob_as_written_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let digest = store.write_blob(b"layer bytes").unwrap();
+    let path = store.blob_path(&digest);
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+    std::fs::File::options()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    assert!(store.claim_blob(&digest));
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    assert!(modified > old + std::time::Duration::from_secs(86_400 * 365));
+    assert!(!store.claim_blob(&Digest::of(b"absent")));
+}
