@@ -5,10 +5,10 @@ use anyhow::{Context, Result, bail};
 use std::io::Read;
 use strata_builder::image::{load_image, store_name, tag_image, write_image};
 use strata_builder::image_config::{History, StageConfig};
+use strata_builder::layer_blob::store_layer;
 use strata_builder::solve::scratch_config;
-use strata_builder::state::LayerRef;
 use strata_builder::time::rfc3339;
-use strata_layer::{Compression, LayerSource, WriteOptions, media_type, write_layer};
+use strata_layer::{Compression, LayerSource, WriteOptions};
 use strata_plan::StepKind;
 use strata_store::{Digest, Store};
 
@@ -127,18 +127,7 @@ pub fn import(args: &ImportArgs, store: &Store) -> Result<()> {
         source_date_epoch: None,
         threads: 0,
     };
-    let out = store.blob_writer()?;
-    let (out, digests) = write_layer(&rootfs, LayerSource::Plain, &opts, out)?;
-    let expected: Digest = digests.digest.parse().context("layer digest")?;
-    let (digest, size) = out.commit(Some(&expected))?;
-    let layer = LayerRef {
-        diff_id: digests.diff_id.clone(),
-        blob: strata_builder::archive::Blob {
-            digest: digest.to_string(),
-            size,
-            media_type: media_type(opts.compression).to_string(),
-        },
-    };
+    let layer = store_layer(store, &rootfs, LayerSource::Plain, &opts, |_, _| Ok(()))?.layer;
     let mut config = StageConfig::from_base(scratch_config());
     for change in &args.changes {
         let text = format!("FROM scratch\n{change}\n");

@@ -621,18 +621,16 @@ impl Image {
     }
 }
 
-/// A layer blob decompressed (gzip, or plain tar).
+/// A layer blob decompressed (gzip or zstd, several members or frames
+/// allowed, or plain tar).
 pub fn decompress(path: &Path) -> Vec<u8> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .expect("gunzip layer");
-        out
-    } else {
-        bytes
-    }
+    let file =
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut out = Vec::new();
+    strata_layer::detect_reader(file)
+        .and_then(|mut r| r.read_to_end(&mut out))
+        .unwrap_or_else(|e| panic!("decompressing {}: {e}", path.display()));
+    out
 }
 
 /// A small Dockerfile context: `Dockerfile` plus files.

@@ -13,7 +13,7 @@ use strata_context::{
 };
 
 /// `COPY . .` of the whole context through `hasher`.
-fn hash_all(root: &Path, hasher: &mut ContentHasher) -> (SelectionDigest, usize) {
+pub(crate) fn hash_all(root: &Path, hasher: &mut ContentHasher) -> (SelectionDigest, usize) {
     let all = [".".to_string()];
     let ctx = BuildContext::new(root, &[]).unwrap();
     let selection = ctx

@@ -12,6 +12,7 @@ mod context;
 mod fixture;
 mod layer;
 mod parse;
+mod rebuild;
 
 use strata_benches::summary::{self, Share, Unit};
 
@@ -78,6 +79,20 @@ const SHARES: &[Share] = &[
         figure: "layer/reexport/gzip6",
         limit_what: "strata tar + SHA-256 (no compression)",
         limit: "layer/reexport/limit_tar",
+        unit: Unit::Bytes,
+    },
+    Share {
+        what: "rebuild, 1 file changed, gzip 6 (hash, layer, export)",
+        figure: "rebuild/gzip6",
+        limit_what: "strata tar + SHA-256 (no compression)",
+        limit: "rebuild/gzip6/limit_tar",
+        unit: Unit::Bytes,
+    },
+    Share {
+        what: "rebuild, 1 file changed, zstd 3 (hash, layer, export)",
+        figure: "rebuild/zstd3",
+        limit_what: "strata tar + SHA-256 (no compression)",
+        limit: "rebuild/zstd3/limit_tar",
         unit: Unit::Bytes,
     },
     Share {

@@ -17,7 +17,8 @@ use crate::worker::WorkerError;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use strata_layer::{Compression, media_type, recompress};
+use std::sync::Arc;
+use strata_layer::{Compression, StoreChunks, media_type, recompress_chunked};
 use strata_store::{DOCKER_MANIFEST, Descriptor, Digest, Store};
 
 type Variants = BTreeMap<String, (String, u64)>;
@@ -112,13 +113,18 @@ fn variant(
         return Ok(known);
     }
     let reader = store.open_verified(blob)?;
-    let (writer, digests) = recompress(reader, diff_id, compression, store.blob_writer()?)
-        .map_err(|e| invalid(format!("layer {blob}"), e))?;
+    // Chunks of earlier variants are copied, not compressed again.
+    let chunks = Arc::new(StoreChunks::new(store, compression));
+    let out = store.blob_writer()?;
+    let (writer, digests, written) =
+        recompress_chunked(reader, diff_id, compression, out, chunks.clone())
+            .map_err(|e| invalid(format!("layer {blob}"), e))?;
     let expected: Digest = digests
         .digest
         .parse()
         .map_err(|e| invalid(format!("layer {blob}"), e))?;
     let (digest, size) = writer.commit(Some(&expected))?;
+    chunks.record(&digest, &written)?;
     let desc = Descriptor::new(media, digest, size);
     remember_variant(store, diff_id, &desc)?;
     Ok(desc)

@@ -14,6 +14,7 @@ pub mod export;
 pub mod image;
 pub mod image_config;
 pub mod key;
+pub mod layer_blob;
 pub mod ops;
 pub mod overlay;
 pub mod predict;

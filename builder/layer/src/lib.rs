@@ -6,11 +6,13 @@
 //!   picked by COPY, with owner and mode overrides) gives finer control.
 //!   Our own ustar + PAX headers, entries in a fixed order, numeric owners:
 //!   the same files always give the same bytes.
-//! - Compression: gzip as independent members of ~1 MiB chunks cut at
-//!   deterministic points and compressed in parallel (a [`ChunkCache`] can
-//!   reuse them between exports); zstd as one stream in multi-thread mode.
-//!   Neither depends on the number of cores. The diffID and the blob digest
-//!   are computed in the same pass ([`LayerDigests`]).
+//! - Compression: gzip members or zstd frames of chunks cut at
+//!   content-defined points (about 1 MiB for gzip, 4 MiB for zstd; one
+//!   changed file moves one or two cuts), compressed in parallel. A
+//!   [`ChunkCache`] ([`StoreChunks`]: the chunks of the store's blobs)
+//!   supplies chunks compressed before. Nothing depends on the number of
+//!   cores. The diffID and the blob digest are computed in the same pass
+//!   ([`LayerDigests`]).
 //! - Extraction: [`extract`] flattens ([`ExtractMode::Apply`]) or builds an
 //!   overlayfs lower directory ([`ExtractMode::Overlay`]) and never writes
 //!   outside its target.
@@ -25,17 +27,24 @@
 
 mod chunk;
 mod compress;
+mod cut;
 mod extract;
+mod pipeline;
 mod recompress;
 pub mod rootfs;
+mod stored;
+mod tarcut;
 mod tarfmt;
 mod write;
 mod writer;
 
-pub use chunk::{CHUNK_SIZE, ChunkCache, ChunkKey, MemoryChunkCache, NoChunkCache};
+pub use chunk::{
+    CHUNK_FORMAT_VERSION, ChunkCache, ChunkEntry, ChunkKey, MemoryChunkCache, NoChunkCache,
+};
 pub use compress::{Compression, LayerDigests, detect_reader};
 pub use extract::{ExtractError, ExtractErrorKind, ExtractMode, extract};
-pub use recompress::recompress;
+pub use recompress::{recompress, recompress_chunked};
+pub use stored::StoreChunks;
 pub use write::{
     LayerSource, ListEntry, ListSource, Overrides, append_list, append_tree, path_order,
     write_layer,

@@ -2,24 +2,39 @@
 //! zstd or plain) and written again, with the diffID of the tar checked
 //! against the one the image records.
 
-use crate::chunk::NoChunkCache;
+use crate::chunk::{ChunkCache, ChunkEntry, NoChunkCache};
 use crate::compress::{Compression, LayerDigests, Sink, detect_reader};
+use crate::tarcut::copy_with_cuts;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 /// Writes the tar inside `blob` to `out` compressed with `compression`;
 /// fails with [`io::ErrorKind::InvalidData`] when the tar's SHA-256 is not
-/// `diff_id`.
+/// `diff_id`. The chunks are cut where [`crate::LayerWriter`] cuts them,
+/// so a layer strata wrote gives the blob strata writes in `compression`.
 pub fn recompress<R: Read, W: Write>(
     blob: R,
     diff_id: &str,
     compression: Compression,
     out: W,
 ) -> io::Result<(W, LayerDigests)> {
+    recompress_chunked(blob, diff_id, compression, out, Arc::new(NoChunkCache))
+        .map(|(out, digests, _)| (out, digests))
+}
+
+/// Like [`recompress`], reusing chunks from `cache` (for example
+/// [`crate::StoreChunks`]) and listing the new blob's chunks.
+pub fn recompress_chunked<R: Read, W: Write>(
+    blob: R,
+    diff_id: &str,
+    compression: Compression,
+    out: W,
+    cache: Arc<dyn ChunkCache>,
+) -> io::Result<(W, LayerDigests, Vec<ChunkEntry>)> {
     let mut tar = detect_reader(blob)?;
-    let mut sink = Sink::new(out, compression, 0, Arc::new(NoChunkCache))?;
-    io::copy(&mut tar, &mut sink)?;
-    let (out, digests) = sink.finish()?;
+    let mut sink = Sink::new(out, compression, 0, cache)?;
+    copy_with_cuts(&mut tar, &mut sink)?;
+    let (out, digests, chunks) = sink.finish()?;
     if digests.diff_id != diff_id {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -29,7 +44,7 @@ pub fn recompress<R: Read, W: Write>(
             ),
         ));
     }
-    Ok((out, digests))
+    Ok((out, digests, chunks))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! [`LayerWriter`]: entries in, a compressed layer blob and its digests out.
 
-use crate::chunk::{CHUNK_SIZE, ChunkCache, NoChunkCache};
+use crate::chunk::{ChunkCache, ChunkEntry, NoChunkCache};
 use crate::compress::{Compression, LayerDigests, Sink};
+use crate::cut::{CutPoint, name_hash};
 use crate::tarfmt::{self, BLOCK, TarHeader, TypeFlag};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -127,6 +128,9 @@ pub struct LayerWriter<W: Write> {
     sink: Sink<W>,
     epoch: Option<i64>,
     buf: Vec<u8>,
+    /// The cut point after the last entry, offered before the next one
+    /// (the end-of-archive blocks stay with the last chunk).
+    after_last: Option<CutPoint>,
 }
 
 impl<W: Write> LayerWriter<W> {
@@ -135,7 +139,7 @@ impl<W: Write> LayerWriter<W> {
         Self::with_chunk_cache(out, opts, Arc::new(NoChunkCache))
     }
 
-    /// A writer into `out` that reuses compressed gzip chunks from `cache`.
+    /// A writer into `out` that reuses compressed chunks from `cache`.
     pub fn with_chunk_cache(
         out: W,
         opts: &WriteOptions,
@@ -146,6 +150,7 @@ impl<W: Write> LayerWriter<W> {
                 .map_err(WriteError::Sink)?,
             epoch: opts.source_date_epoch,
             buf: vec![0; 256 * 1024],
+            after_last: None,
         })
     }
 
@@ -211,27 +216,33 @@ impl<W: Write> LayerWriter<W> {
                 h.xattrs.clear();
             }
         }
-        self.sink.cut_point().map_err(WriteError::Sink)?;
-        self.sink
-            .write_all(&tarfmt::encode(&h))
-            .map_err(WriteError::Sink)?;
+        if let Some(point) = self.after_last.take() {
+            self.sink.cut_point(point).map_err(WriteError::Sink)?;
+        }
+        let header = tarfmt::encode(&h);
+        self.sink.write_all(&header).map_err(WriteError::Sink)?;
         if h.size > 0 {
             self.copy_data(path, h.size, content)?;
         }
+        self.after_last = Some(CutPoint::AfterEntry {
+            hash: name_hash(&h.name),
+            len: header.len() as u64 + h.size + tarfmt::padding(h.size) as u64,
+        });
         Ok(())
     }
 
-    /// Copies exactly `size` bytes of file data, offering a cut point every
-    /// [`CHUNK_SIZE`] bytes of the file, then the padding.
+    /// Copies exactly `size` bytes of file data, offering a cut point at
+    /// every multiple of the sink's step into the file, then the padding.
     fn copy_data(
         &mut self,
         path: &str,
         size: u64,
         content: &mut dyn Read,
     ) -> Result<(), WriteError> {
+        let step = self.sink.step();
         let mut done = 0u64;
         while done < size {
-            let to_boundary = CHUNK_SIZE as u64 - done % CHUNK_SIZE as u64;
+            let to_boundary = step - done % step;
             let want = (size - done).min(to_boundary).min(self.buf.len() as u64) as usize;
             let n = match content.read(&mut self.buf[..want]) {
                 Ok(0) => {
@@ -254,8 +265,10 @@ impl<W: Write> LayerWriter<W> {
                 .write_all(&self.buf[..n])
                 .map_err(WriteError::Sink)?;
             done += n as u64;
-            if done.is_multiple_of(CHUNK_SIZE as u64) && done < size {
-                self.sink.cut_point().map_err(WriteError::Sink)?;
+            if done.is_multiple_of(step) && done < size {
+                self.sink
+                    .cut_point(CutPoint::FileData)
+                    .map_err(WriteError::Sink)?;
             }
         }
         let pad = tarfmt::padding(size);
@@ -265,7 +278,15 @@ impl<W: Write> LayerWriter<W> {
     }
 
     /// Ends the archive (two zero blocks); returns the sink and the digests.
-    pub fn finish(mut self) -> Result<(W, LayerDigests), WriteError> {
+    pub fn finish(self) -> Result<(W, LayerDigests), WriteError> {
+        self.finish_with_chunks()
+            .map(|(out, digests, _)| (out, digests))
+    }
+
+    /// Like [`LayerWriter::finish`], and lists the blob's chunks in order
+    /// when the writer has an enabled chunk cache (for
+    /// [`crate::StoreChunks::record`]).
+    pub fn finish_with_chunks(mut self) -> Result<(W, LayerDigests, Vec<ChunkEntry>), WriteError> {
         self.sink
             .write_all(&[0u8; 2 * BLOCK])
             .map_err(WriteError::Sink)?;

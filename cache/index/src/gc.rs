@@ -132,6 +132,8 @@ pub fn prune(
             report.blobs.1 += info.size;
         }
     }
+    // The chunk maps of removed layer blobs (a few hundred bytes each).
+    store.remove_unreferenced_chunk_maps()?;
     let snapshots = store.root().join(SNAPSHOTS_DIR);
     for (diff_id, bytes) in &inv.snapshots {
         if !keep_snapshots.contains(diff_id) {
@@ -418,6 +420,42 @@ mod tests {
         let snaps = f.store.root().join(SNAPSHOTS_DIR);
         assert!(!snaps.join(&old_snap[7..]).exists());
         assert!(snaps.join(&new_snap[7..]).exists());
+    }
+
+    #[test]
+    fn chunk_maps_go_with_their_blobs() {
+        let f = fixture();
+        let (old, old_blob, _) = add(&f, "old", 10);
+        let (_, new_blob, _) = add(&f, "new", 10);
+        let chunk = |offset| strata_store::ChunkRecord {
+            sha256: "00".repeat(32),
+            offset,
+            size: 5,
+            compressed_sha256: "00".repeat(32),
+        };
+        let map = |blob: &Digest| {
+            f.store
+                .root()
+                .join(strata_store::CHUNKS_DIR)
+                .join("gzip-6-v1")
+                .join(format!("{}.json", blob.hex()))
+        };
+        for blob in [&old_blob, &new_blob] {
+            f.store
+                .write_chunk_map("gzip-6-v1", blob, &[chunk(0), chunk(5)])
+                .unwrap();
+            assert!(map(blob).is_file());
+        }
+        set_used(&f, &old, now() - 3 * 86400);
+        let opts = PruneOptions {
+            keep_duration: Some(86400),
+            now: now(),
+            ..Default::default()
+        };
+        prune(&f.store, &f.records, &opts).unwrap();
+        assert!(!f.store.has_blob(&old_blob));
+        assert!(!map(&old_blob).exists());
+        assert!(map(&new_blob).is_file());
     }
 
     #[test]

@@ -196,7 +196,7 @@ fn temp_file(path: PathBuf) -> TempFile {
 }
 
 /// True when another open file description holds a lock on `path`.
-fn is_locked(path: &Path) -> bool {
+pub(crate) fn is_locked(path: &Path) -> bool {
     let Ok(file) = fs::File::open(path) else {
         return false;
     };

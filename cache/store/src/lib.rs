@@ -20,6 +20,8 @@
 //!   cache-v1/               cache records: key → result (strata-cache)
 //!   snapshots-v1/           extracted layers per chain (the builder)
 //!   statcache-v1/           file stat → content hash (strata-context)
+//!   chunks-v1/<format>/       where the compressed chunks of layer blobs
+//!                           are, to reuse them (this crate: chunks.rs)
 //! ```
 //!
 //! Every write is crash-safe (temp file, fsync, rename, fsync the
@@ -35,6 +37,7 @@
 
 mod blob;
 mod check;
+mod chunks;
 mod digest;
 mod index;
 mod lease;
@@ -45,6 +48,7 @@ mod walk;
 
 pub use blob::BlobWriter;
 pub use check::{BlobInfo, CheckReport, CorruptBlob, TempFile};
+pub use chunks::{CHUNKS_DIR, ChunkIndex, ChunkRecord};
 pub use digest::{Digest, DigestError};
 pub use index::{Descriptor, REF_NAME};
 pub use lease::{GC_LOCK, LEASES_DIR, Lease, Leased};

@@ -9,12 +9,13 @@
 
 use super::cache_mounts::CacheMounts;
 use super::error::{WorkerError, io_err};
+use crate::layer_blob::store_layer;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeSet;
 use std::fs::{self, OpenOptions};
 use std::path::Path;
 use strata_cache_remote::{CacheImport, MountLayer};
-use strata_layer::{ExtractMode, LayerSource, WriteOptions, extract, media_type, write_layer};
+use strata_layer::{ExtractMode, LayerSource, WriteOptions, extract};
 use strata_plan::{Mount, Plan, StepKind};
 use strata_store::{Descriptor, Digest, Store};
 
@@ -55,17 +56,17 @@ pub fn pack_cache_mounts(
             continue;
         }
         let lock = lock(caches, name)?;
-        let (writer, digests) = write_layer(&dir, LayerSource::Plain, opts, store.blob_writer()?)?;
+        let layer = store_layer(store, &dir, LayerSource::Plain, opts, |_, _| Ok(()))?.layer;
         drop(lock);
-        let expected: Digest = digests
+        let digest: Digest = layer
+            .blob
             .digest
             .parse()
             .map_err(|e| WorkerError::Invalid(format!("cache mount layer: {e}")))?;
-        let (digest, size) = writer.commit(Some(&expected))?;
         out.push(MountLayer {
             id: name.clone(),
-            diff_id: digests.diff_id,
-            blob: Descriptor::new(media_type(opts.compression), digest, size),
+            diff_id: layer.diff_id,
+            blob: Descriptor::new(layer.blob.media_type, digest, layer.blob.size),
         });
     }
     Ok(out)

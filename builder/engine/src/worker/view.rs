@@ -5,15 +5,15 @@
 
 use super::Worker;
 use super::error::{WorkerError, io_err};
-use crate::archive::Blob;
 use crate::copyfs::{self, Baseline};
+use crate::layer_blob::store_layer;
 use crate::overlay::OverlayMount;
 use crate::snapshots::SnapshotError;
 use crate::state::LayerRef;
 use std::fs;
 use std::path::{Path, PathBuf};
 use strata_layer::rootfs::RootFs;
-use strata_layer::{ExtractMode, LayerSource, extract, media_type, write_layer};
+use strata_layer::{ExtractMode, LayerSource, extract};
 use strata_store::{Digest, VerifiedReader};
 
 /// An overlay over a state's layers whose writes land in a private upper
@@ -191,30 +191,23 @@ impl Worker {
         if entries.next().is_none() {
             return Ok(None);
         }
-        let out = self.store.blob_writer()?;
-        let (out, digests) = write_layer(upper, LayerSource::OverlayUpper, &self.layer_opts, out)?;
-        let expected: Digest = digests
-            .digest
-            .parse()
-            .map_err(|e| WorkerError::Invalid(format!("layer digest: {e}")))?;
-        // Claimed before it appears, so a concurrent prune never sees it
-        // unclaimed between the commit and the cache record.
-        self.lease
-            .hold(std::slice::from_ref(&expected), &[digests.diff_id.as_str()])?;
-        let existed = self.store.has_blob(&expected);
-        let (digest, size) = out.commit(Some(&expected))?;
-        if !existed {
-            self.bytes_written
-                .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
-        }
-        self.snapshots.adopt(&digests.diff_id, upper)?;
-        Ok(Some(LayerRef {
-            diff_id: digests.diff_id,
-            blob: Blob {
-                digest: digest.to_string(),
-                size,
-                media_type: media_type(self.layer_opts.compression).to_string(),
+        let stored = store_layer(
+            &self.store,
+            upper,
+            LayerSource::OverlayUpper,
+            &self.layer_opts,
+            |digest, diff_id| {
+                // Claimed before it appears, so a concurrent prune never
+                // sees it unclaimed between the commit and the cache record.
+                self.lease.hold(std::slice::from_ref(digest), &[diff_id])?;
+                Ok(())
             },
-        }))
+        )?;
+        if stored.new {
+            self.bytes_written
+                .fetch_add(stored.layer.blob.size, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.snapshots.adopt(&stored.layer.diff_id, upper)?;
+        Ok(Some(stored.layer))
     }
 }

@@ -1,0 +1,87 @@
+//! [`StoreChunks`]: a [`ChunkCache`] over the chunk maps of a store, so
+//! a layer written by one build reuses the compressed chunks of layers
+//! written by earlier builds (in other processes too).
+
+use crate::chunk::{CHUNK_FORMAT_VERSION, ChunkCache, ChunkEntry, ChunkKey};
+use crate::compress::Compression;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use strata_store::{ChunkIndex, ChunkRecord, Digest, Store, StoreError};
+
+/// The chunks of a store's layer blobs in one compression. The maps are
+/// read on the first lookup; [`StoreChunks::record`] adds a written blob.
+#[derive(Debug)]
+pub struct StoreChunks {
+    store: Store,
+    compression: Compression,
+    index: OnceLock<Option<ChunkIndex>>,
+    hits: AtomicU64,
+}
+
+impl StoreChunks {
+    /// The chunks of `store` compressed as `compression`.
+    pub fn new(store: &Store, compression: Compression) -> StoreChunks {
+        StoreChunks {
+            store: store.clone(),
+            compression,
+            index: OnceLock::new(),
+            hits: AtomicU64::new(0),
+        }
+    }
+
+    /// The name of a compression's chunk format in the store, with the
+    /// chunk format version; `None` for uncompressed layers, which have no
+    /// chunks.
+    pub fn format(compression: Compression) -> Option<String> {
+        match compression {
+            Compression::None => None,
+            Compression::Gzip { level } => Some(format!("gzip-{level}-v{CHUNK_FORMAT_VERSION}")),
+            Compression::Zstd { level } => Some(format!("zstd-{level}-v{CHUNK_FORMAT_VERSION}")),
+        }
+    }
+
+    /// How many chunks were copied from the store so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Records where the chunks of `blob` (written with this cache, now in
+    /// the store) are, for later builds.
+    pub fn record(&self, blob: &Digest, chunks: &[ChunkEntry]) -> Result<(), StoreError> {
+        let Some(format) = Self::format(self.compression) else {
+            return Ok(());
+        };
+        let records: Vec<ChunkRecord> = chunks
+            .iter()
+            .map(|c| ChunkRecord {
+                sha256: hex::encode(c.sha256),
+                offset: c.offset,
+                size: c.size,
+                compressed_sha256: hex::encode(c.compressed_sha256),
+            })
+            .collect();
+        self.store.write_chunk_map(&format, blob, &records)
+    }
+}
+
+impl ChunkCache for StoreChunks {
+    fn enabled(&self) -> bool {
+        Self::format(self.compression).is_some()
+    }
+
+    fn lookup(&self, key: &ChunkKey) -> Option<Vec<u8>> {
+        if key.compression != self.compression {
+            return None;
+        }
+        let index = self.index.get_or_init(|| {
+            let format = Self::format(self.compression)?;
+            // An unreadable chunk folder only means compressing again.
+            self.store.chunk_index(&format).ok()
+        });
+        let found = index.as_ref()?.read(&hex::encode(key.sha256));
+        if found.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        found
+    }
+}

@@ -1,0 +1,183 @@
+//! Content-defined chunks: a one-file change re-compresses one or two
+//! chunks, and chunks persisted in a store are reused by a later writer
+//! with the same bytes as a fresh compression.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::sync::Arc;
+use strata_layer::{
+    ChunkCache, ChunkEntry, Compression, Entry, EntryKind, LayerDigests, LayerWriter,
+    MemoryChunkCache, NoChunkCache, StoreChunks, WriteOptions, recompress,
+};
+use strata_store::Store;
+
+const GZIP: Compression = Compression::Gzip { level: 1 };
+const ZSTD: Compression = Compression::Zstd { level: 3 };
+
+/// A tree of `n` text-like files of 200 B – 12 KB, every 400th of 3 MiB,
+/// as (path, content); `grow` adds bytes to one file. Each file's content
+/// depends only on its index.
+fn tree(n: usize, grow: Option<(usize, usize)>) -> Vec<(String, Vec<u8>)> {
+    let words: Vec<&str> = "fn let mut impl struct enum match return self crate pub use mod \
+        where Some None Ok Err Vec String u64 usize iter map filter collect"
+        .split(' ')
+        .collect();
+    (0..n)
+        .map(|i| {
+            let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (i as u64).wrapping_mul(0x2545_f491);
+            let mut next = move || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed
+            };
+            let size = if i % 400 == 200 {
+                3 << 20
+            } else {
+                200 + (next() % 12_000) as usize
+            };
+            let size = size + grow.filter(|g| g.0 == i).map_or(0, |g| g.1);
+            let mut content = Vec::with_capacity(size + 16);
+            while content.len() < size {
+                let w = words[(next() % words.len() as u64) as usize];
+                content.extend_from_slice(w.as_bytes());
+                content.push(if next() % 9 == 0 { b'\n' } else { b' ' });
+            }
+            content.truncate(size);
+            (format!("src/m{:02}/f{i:05}.rs", i / 100), content)
+        })
+        .collect()
+}
+
+fn write(
+    files: &[(String, Vec<u8>)],
+    compression: Compression,
+    cache: Arc<dyn ChunkCache>,
+    out: impl Write,
+) -> (LayerDigests, Vec<ChunkEntry>) {
+    let opts = WriteOptions {
+        compression,
+        threads: 2,
+        ..WriteOptions::default()
+    };
+    let mut w = LayerWriter::with_chunk_cache(out, &opts, cache).unwrap();
+    for (path, content) in files {
+        let entry = Entry {
+            path: path.clone(),
+            kind: EntryKind::File {
+                size: content.len() as u64,
+            },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 1_700_000_000,
+            xattrs: Default::default(),
+        };
+        w.append(&entry, &mut &content[..]).unwrap();
+    }
+    let (_, digests, chunks) = w.finish_with_chunks().unwrap();
+    (digests, chunks)
+}
+
+fn recompressed(chunks: &[ChunkEntry]) -> usize {
+    chunks.iter().filter(|c| !c.reused).count()
+}
+
+/// Regression: cuts were taken at the first entry boundary past 1 MiB, so
+/// a file that changed size moved every later cut and the whole rest of
+/// the layer was compressed again.
+fn one_resized_file_recompresses_at_most_two_chunks(compression: Compression, n: usize) {
+    let original = tree(n, None);
+    let cache = Arc::new(MemoryChunkCache::default());
+    let (_, first) = write(&original, compression, cache.clone(), std::io::sink());
+    assert!(first.len() >= 6, "{} chunks", first.len());
+    assert_eq!(recompressed(&first), first.len());
+    // Each change is made to the original tree, so chunks cached from an
+    // earlier change never match.
+    for (i, grow) in [(n / 3, 777), (n / 2, 5000), (2 * n / 3 + 1, 1)] {
+        let changed = tree(n, Some((i, grow)));
+        let (_, chunks) = write(&changed, compression, cache.clone(), std::io::sink());
+        let redone = recompressed(&chunks);
+        assert!(
+            (1..=2).contains(&redone),
+            "{compression:?}: file {i} grown by {grow}: {redone} of {} chunks recompressed",
+            chunks.len()
+        );
+    }
+}
+
+#[test]
+fn one_resized_file_recompresses_at_most_two_gzip_chunks() {
+    one_resized_file_recompresses_at_most_two_chunks(GZIP, 1200);
+}
+
+#[test]
+fn one_resized_file_recompresses_at_most_two_zstd_chunks() {
+    one_resized_file_recompresses_at_most_two_chunks(ZSTD, 4000);
+}
+
+#[test]
+fn chunks_from_the_store_give_the_bytes_of_a_fresh_compression() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for compression in [GZIP, ZSTD] {
+        let original = tree(600, None);
+        let cache = Arc::new(StoreChunks::new(&store, compression));
+        let mut blob = store.blob_writer().unwrap();
+        let (digests, chunks) = write(&original, compression, cache.clone(), &mut blob);
+        let (digest, _) = blob.commit(Some(&digests.digest.parse().unwrap())).unwrap();
+        cache.record(&digest, &chunks).unwrap();
+        assert_eq!(cache.hits(), 0);
+
+        // Another writer (as in a later build) with one file changed.
+        let changed = tree(600, Some((300, 99)));
+        let cache = Arc::new(StoreChunks::new(&store, compression));
+        let mut reused = Vec::new();
+        let (d1, chunks) = write(&changed, compression, cache.clone(), &mut reused);
+        assert!(cache.hits() as usize >= chunks.len() - 2, "{compression:?}");
+        assert_eq!(cache.hits() as usize, chunks.len() - recompressed(&chunks));
+        let mut fresh = Vec::new();
+        let (d2, _) = write(&changed, compression, Arc::new(NoChunkCache), &mut fresh);
+        assert_eq!(d1, d2);
+        assert!(
+            reused == fresh,
+            "{compression:?}: reused chunks changed the blob"
+        );
+    }
+}
+
+#[test]
+fn a_recompressed_layer_is_the_blob_written_in_that_compression() {
+    // Long and non-ASCII names (ustar prefix, PAX path) and large files
+    // (cuts inside file data) among ordinary ones.
+    let mut files = tree(700, None);
+    files[10].0 = format!("src/{}/deep.rs", "long-directory-name/".repeat(8));
+    files[20].0 = format!("src/{}/ünïcode-{}.rs", "d".repeat(120), "x".repeat(120));
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let blob = |compression| {
+        let mut out = Vec::new();
+        let (d, chunks) = write(
+            &files,
+            compression,
+            Arc::new(MemoryChunkCache::default()),
+            &mut out,
+        );
+        (out, d, chunks.len())
+    };
+    let (tar, plain, _) = blob(Compression::None);
+    let (gz, gz_d, gz_chunks) = blob(GZIP);
+    let (zst, zst_d, zst_chunks) = blob(ZSTD);
+    assert!(
+        gz_chunks >= 4 && zst_chunks >= 2,
+        "{gz_chunks} {zst_chunks}"
+    );
+    for (from, to, want, want_d) in [
+        (&gz, ZSTD, &zst, &zst_d),
+        (&zst, GZIP, &gz, &gz_d),
+        (&tar, GZIP, &gz, &gz_d),
+    ] {
+        let (out, d) = recompress(&from[..], &plain.diff_id, to, Vec::new()).unwrap();
+        assert_eq!(&d, want_d, "{to:?}");
+        assert!(&out == want, "{to:?}: the recompressed blob differs");
+    }
+}
