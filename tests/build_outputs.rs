@@ -305,3 +305,130 @@ fn store_check_is_clean_after_builds_and_outputs() {
         "store check should find the corrupted blob"
     );
 }
+
+/// One file of a tar archive.
+fn tar_member(archive: &std::path::Path, member: &str) -> Value {
+    json(&run_ok(
+        Command::new("tar").arg("-xOf").arg(archive).arg(member),
+    ))
+}
+
+fn annotations(index: &Value) -> Vec<Value> {
+    index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| m["annotations"].clone())
+        .collect()
+}
+
+/// As buildx: every `-t` names the image in `type=oci`/`type=docker`
+/// archives (replacing `name=`), normalised: `io.containerd.image.name`
+/// is the full name, `org.opencontainers.image.ref.name` the tag, and
+/// docker's `RepoTags` the short form; podman and skopeo find the names.
+#[test]
+fn archives_name_the_image_as_buildx() {
+    let env = Env::new();
+    let oci = env.path("app-oci.tar");
+    let docker = env.path("app-docker.tar");
+    let dir = env.path("app-oci-dir");
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        DOCKERFILE,
+        &[("greeting.txt", "hello from the context\n")],
+    );
+    let b = env
+        .build(
+            &ctx,
+            &[
+                "-t",
+                "app",
+                "-t",
+                "localhost:5000/team/app:v2",
+                "-o",
+                &format!("type=oci,dest={},name=ignored", oci.display()),
+                "-o",
+                &format!("type=docker,dest={}", docker.display()),
+                "-o",
+                &format!("type=oci,dest={},tar=false", dir.display()),
+            ],
+        )
+        .ok();
+    let expected = vec![
+        serde_json::json!({
+            "io.containerd.image.name": "docker.io/library/app:latest",
+            "org.opencontainers.image.ref.name": "latest",
+        }),
+        serde_json::json!({
+            "io.containerd.image.name": "localhost:5000/team/app:v2",
+            "org.opencontainers.image.ref.name": "v2",
+        }),
+    ];
+    assert_eq!(annotations(&tar_member(&oci, "index.json")), expected);
+    assert_eq!(annotations(&tar_member(&docker, "index.json")), expected);
+    let dir_index = json(&std::fs::read_to_string(dir.join("index.json")).expect("index"));
+    assert_eq!(annotations(&dir_index), expected);
+    assert_eq!(
+        tar_member(&docker, "manifest.json")[0]["RepoTags"],
+        serde_json::json!(["app:latest", "localhost:5000/team/app:v2"])
+    );
+
+    // name= alone names the archive; a bad name fails before the build.
+    let named = env.path("named-oci.tar");
+    env.build(
+        &ctx,
+        &[
+            "-o",
+            &format!(
+                "type=oci,dest={},name=localhost:5000/x/y:z",
+                named.display()
+            ),
+        ],
+    )
+    .ok();
+    assert_eq!(
+        annotations(&tar_member(&named, "index.json")),
+        [serde_json::json!({
+            "io.containerd.image.name": "localhost:5000/x/y:z",
+            "org.opencontainers.image.ref.name": "z",
+        })]
+    );
+    let bad = env
+        .build(
+            &ctx,
+            &[
+                "-o",
+                &format!("type=oci,dest={},name=Bad", env.path("bad.tar").display()),
+            ],
+        )
+        .failed();
+    assert!(bad.stderr.contains("must be lowercase"), "{}", bad.stderr);
+    assert!(!env.path("bad.tar").exists());
+
+    if have_tool("skopeo") {
+        let inspect = json(&run_ok(
+            Command::new("skopeo").args(["inspect", &format!("oci:{}:v2", dir.display())]),
+        ));
+        assert_eq!(inspect["Digest"], b.manifest_digest());
+    }
+    if have_tool("podman") {
+        let pm = common::Podman::new(&env);
+        let loaded = run_ok(pm.cmd().arg("load").arg("-i").arg(&docker));
+        assert!(loaded.contains("localhost/app:latest"), "{loaded}");
+        assert!(loaded.contains("localhost:5000/team/app:v2"), "{loaded}");
+        let loaded = run_ok(pm.cmd().arg("load").arg("-i").arg(&named));
+        assert!(
+            loaded.contains("Loaded image: localhost:5000/x/y:z"),
+            "{loaded}"
+        );
+        let id = run_ok(pm.cmd().args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            "localhost:5000/x/y:z",
+        ]));
+        assert_eq!(format!("sha256:{}", id.trim()), b.image_id());
+    }
+}

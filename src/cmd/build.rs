@@ -166,6 +166,9 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         .iter()
         .map(|o| output::parse(o))
         .collect::<Result<Vec<_>>>()?;
+    for out in &outputs {
+        output::archive_names(out, &args.tags)?;
+    }
     let stdin_context;
     let context: PathBuf = if args.context == "-" {
         if args.file.as_deref() == Some("-") {

@@ -4,12 +4,13 @@ use crate::cmd::buildopts::key_values;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use strata_builder::archive::{Blob, ImageBlobs, write_dir, write_tar};
+use strata_builder::archive::{self, Blob, ImageBlobs, write_dir, write_tar};
 use strata_builder::convert::convert_image;
 use strata_builder::export::{StoreBlobs, open_output, write_rootfs, write_rootfs_tar};
 use strata_builder::image::OCI_MANIFEST;
 use strata_builder::state::LayerRef;
 use strata_layer::Compression;
+use strata_registry::Reference;
 use strata_store::Descriptor;
 use strata_store::Store;
 
@@ -22,14 +23,14 @@ pub enum Output {
         dest: String,
         /// Write a tar (default) or a directory.
         tar: bool,
-        /// Names to tag inside the layout.
+        /// `name=`: names, comma-separated (the `-t` tags replace them).
         name: Option<String>,
     },
     /// A `docker load` archive (`type=docker`).
     Docker {
         /// File, `-` for stdout.
         dest: String,
-        /// Names (default: the `-t` tags).
+        /// `name=`: names, comma-separated (the `-t` tags replace them).
         name: Option<String>,
     },
     /// The root filesystem as files (`type=local`).
@@ -40,7 +41,7 @@ pub enum Output {
     /// The image in the store under more names, pushed when asked
     /// (`type=image` / `type=registry`).
     Image {
-        /// Names, comma-separated (default: the `-t` tags).
+        /// `name=`: names, comma-separated (the `-t` tags replace them).
         name: Option<String>,
         /// Push to the registry.
         push: bool,
@@ -216,6 +217,31 @@ pub fn converted(
     })
 }
 
+/// The names an image output (`type=image`, `oci`, `docker`) gives the
+/// image: the `-t` tags when there are any (buildx sets them as every such
+/// output's `name=`), else `name=` split at commas; `name=` empty, none.
+pub fn output_names(name: &Option<String>, tags: &[String]) -> Vec<String> {
+    if !tags.is_empty() {
+        return tags.to_vec();
+    }
+    match name.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(n) => n.split(',').map(str::to_string).collect(),
+    }
+}
+
+/// The names an `oci` or `docker` archive gives the image, normalised as
+/// BuildKit does; a name that is not a valid reference is an error (the
+/// build checks this before it starts).
+pub fn archive_names(out: &Output, tags: &[String]) -> Result<Vec<Reference>> {
+    let (Output::Oci { name, .. } | Output::Docker { name, .. }) = out else {
+        return Ok(Vec::new());
+    };
+    let names = output_names(name, tags);
+    archive::output_names(&names)
+        .with_context(|| format!("--output {}: name {}", out.describe(), names.join(",")))
+}
+
 /// Writes one output.
 pub fn export(
     out: &Output,
@@ -227,33 +253,29 @@ pub fn export(
     client: &dyn Fn() -> Result<strata_registry::Client>,
 ) -> Result<()> {
     let blobs = StoreBlobs(store);
-    let names = |name: &Option<String>| -> Vec<String> {
-        match name {
-            Some(n) => n.split(',').map(str::to_string).collect(),
-            None => tags.to_vec(),
-        }
-    };
+    let names = |name: &Option<String>| output_names(name, tags);
     let mtime = source_date_epoch.unwrap_or(0).max(0) as u64;
     match out {
         Output::Oci {
-            dest,
-            tar: false,
-            name,
+            dest, tar: false, ..
         } => {
-            write_dir(std::path::Path::new(dest), image, &names(name), &blobs)
-                .with_context(|| format!("writing OCI layout {dest}"))?;
+            write_dir(
+                std::path::Path::new(dest),
+                image,
+                &archive_names(out, tags)?,
+                &blobs,
+            )
+            .with_context(|| format!("writing OCI layout {dest}"))?;
         }
-        Output::Oci { dest, name, .. } => {
+        Output::Oci { dest, .. } => {
+            let names = archive_names(out, tags)?;
             let mut w = open_output(dest).with_context(|| format!("creating {dest}"))?;
-            write_tar(&mut w, image, &names(name), false, &blobs, mtime)
+            write_tar(&mut w, image, &names, false, &blobs, mtime)
                 .with_context(|| format!("writing {dest}"))?;
             w.flush().with_context(|| format!("writing {dest}"))?;
         }
-        Output::Docker { dest, name } => {
-            let names: Vec<String> = names(name)
-                .iter()
-                .map(|n| strata_builder::archive::docker_repo_tag(n))
-                .collect();
+        Output::Docker { dest, .. } => {
+            let names = archive_names(out, tags)?;
             let mut w = open_output(dest).with_context(|| format!("creating {dest}"))?;
             write_tar(&mut w, image, &names, true, &blobs, mtime)
                 .with_context(|| format!("writing {dest}"))?;
@@ -335,5 +357,14 @@ mod tests {
         );
         assert!(parse("type=image,compression=estargz").is_err());
         assert!(parse("type=image,oci-mediatypes=true").is_err());
+    }
+
+    #[test]
+    fn tags_replace_name_as_in_buildx() {
+        let name = Some("a,b:2".to_string());
+        assert_eq!(output_names(&name, &[]), ["a", "b:2"]);
+        assert_eq!(output_names(&name, &["t".into()]), ["t"]);
+        assert!(output_names(&Some(String::new()), &[]).is_empty());
+        assert!(output_names(&None, &[]).is_empty());
     }
 }

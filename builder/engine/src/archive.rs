@@ -9,6 +9,7 @@ use serde_json::json;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::Path;
+use strata_registry::{Reference, ReferenceError};
 
 /// A blob of an image: digest, size, media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,18 +43,20 @@ fn hex(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
-/// Normalises a tag the way `docker load` lists it: a missing tag is
-/// `latest`.
-pub fn docker_repo_tag(name: &str) -> String {
-    let last = name.rsplit('/').next().unwrap_or(name);
-    if last.contains(':') || name.contains('@') {
-        name.to_string()
-    } else {
-        format!("{name}:latest")
-    }
+/// The names an archive gives its image, as BuildKit's `oci` and `docker`
+/// exporters write them from `name=` (or `-t`): each parsed and normalised
+/// (`app` → `docker.io/library/app:latest`).
+pub fn output_names(names: &[String]) -> Result<Vec<Reference>, ReferenceError> {
+    names.iter().map(|n| Reference::parse(n)).collect()
 }
 
-fn index_json(image: &ImageBlobs, names: &[String]) -> Vec<u8> {
+/// What `docker load` lists for a name: docker's short form
+/// (`docker.io/library/app:latest` → `app:latest`), for `RepoTags`.
+pub fn docker_repo_tag(name: &Reference) -> String {
+    name.familiar()
+}
+
+fn index_json(image: &ImageBlobs, names: &[Reference]) -> Vec<u8> {
     let manifests: Vec<serde_json::Value> = if names.is_empty() {
         vec![descriptor(&image.manifest, None)]
     } else {
@@ -70,7 +73,7 @@ fn index_json(image: &ImageBlobs, names: &[String]) -> Vec<u8> {
     serde_json::to_vec(&index).unwrap_or_default()
 }
 
-fn descriptor(blob: &Blob, name: Option<&String>) -> serde_json::Value {
+fn descriptor(blob: &Blob, name: Option<&Reference>) -> serde_json::Value {
     let mut d = json!({
         "mediaType": blob.media_type,
         "digest": blob.digest,
@@ -78,20 +81,27 @@ fn descriptor(blob: &Blob, name: Option<&String>) -> serde_json::Value {
     });
     if let Some(name) = name {
         d["annotations"] = json!({
-            "io.containerd.image.name": name,
-            "org.opencontainers.image.ref.name": ref_name(name),
+            IMAGE_NAME: name.to_string(),
+            REF_NAME: ref_name(name),
         });
     }
     d
 }
 
-/// The `org.opencontainers.image.ref.name` of a tag: its tag part, as
-/// containerd and BuildKit write it (`docker.io/library/app:1` → `1`).
-fn ref_name(name: &str) -> String {
-    let last = name.rsplit('/').next().unwrap_or(name);
-    match last.split_once(':') {
-        Some((_, tag)) => tag.to_string(),
-        None => "latest".to_string(),
+/// containerd's annotation with an image's full name.
+const IMAGE_NAME: &str = "io.containerd.image.name";
+/// The OCI annotation naming a manifest in a layout.
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// The `org.opencontainers.image.ref.name` of a name: what follows the
+/// repository, as containerd and BuildKit write it
+/// (`docker.io/library/app:1` → `1`, a digest as `@sha256:…`).
+fn ref_name(name: &Reference) -> String {
+    match (name.tag(), name.digest()) {
+        (Some(tag), None) => tag.to_string(),
+        (Some(tag), Some(d)) => format!("{tag}@{d}"),
+        (None, Some(d)) => format!("@{d}"),
+        (None, None) => strata_registry::DEFAULT_TAG.to_string(),
     }
 }
 
@@ -102,7 +112,7 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub fn write_tar(
     out: impl Write,
     image: &ImageBlobs,
-    names: &[String],
+    names: &[Reference],
     docker: bool,
     blobs: &dyn BlobSource,
     mtime: u64,
@@ -138,7 +148,7 @@ pub fn write_tar(
     if docker {
         let manifest = json!([{
             "Config": format!("blobs/sha256/{}", hex(&image.config.digest)),
-            "RepoTags": names.iter().map(|n| docker_repo_tag(n)).collect::<Vec<_>>(),
+            "RepoTags": names.iter().filter(|n| n.digest().is_none()).map(docker_repo_tag).collect::<Vec<_>>(),
             "Layers": image.layers.iter().map(|l| format!("blobs/sha256/{}", hex(&l.digest))).collect::<Vec<_>>(),
         }]);
         file(
@@ -162,12 +172,15 @@ fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header
     h
 }
 
-/// Writes an OCI layout directory (created when missing; an existing
-/// layout's other images are kept, and its tags for `names` replaced).
+/// Writes an OCI layout directory (created when missing), as buildx
+/// updates one for `type=oci,tar=false`: an existing layout's other images
+/// are kept, and an entry with the same full name and tag as one of
+/// `names` is replaced. Without names the image is tagged `latest` (a
+/// `ref.name` and no full name).
 pub fn write_dir(
     dir: &Path,
     image: &ImageBlobs,
-    names: &[String],
+    names: &[Reference],
     blobs: &dyn BlobSource,
 ) -> io::Result<()> {
     let blob_dir = dir.join("blobs").join("sha256");
@@ -194,16 +207,27 @@ pub fn write_dir(
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),
     };
-    let new: serde_json::Value = serde_json::from_slice(&index_json(image, names))
-        .unwrap_or_else(|_| json!({"manifests": []}));
-    let new_refs: Vec<String> = names.iter().map(|n| ref_name(n)).collect();
+    // (full name, ref.name) of each new entry; no names: `latest` alone.
+    let new: Vec<(Option<String>, String)> = if names.is_empty() {
+        vec![(None, strata_registry::DEFAULT_TAG.to_string())]
+    } else {
+        names
+            .iter()
+            .map(|n| (Some(n.to_string()), ref_name(n)))
+            .collect()
+    };
     manifests.retain(|m| {
-        let r = m["annotations"]["org.opencontainers.image.ref.name"].as_str();
-        !r.is_some_and(|r| new_refs.iter().any(|n| n == r))
+        let image_name = m["annotations"][IMAGE_NAME].as_str();
+        let ref_name = m["annotations"][REF_NAME].as_str();
+        !new.iter()
+            .any(|(n, r)| n.as_deref() == image_name && Some(r.as_str()) == ref_name)
     });
-    if let Some(list) = new["manifests"].as_array() {
-        manifests.extend(list.iter().cloned());
+    if names.is_empty() {
+        let mut d = descriptor(&image.manifest, None);
+        d["annotations"] = json!({ REF_NAME: strata_registry::DEFAULT_TAG });
+        manifests.push(d);
     }
+    manifests.extend(names.iter().map(|n| descriptor(&image.manifest, Some(n))));
     let index = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -266,12 +290,12 @@ mod tests {
         )
     }
 
-    #[test]
-    fn docker_archive_has_manifest_json_and_layout() {
-        let (img, mem) = image();
-        let mut out = Vec::new();
-        write_tar(&mut out, &img, &["app".into()], true, &mem, 0).unwrap();
-        let mut ar = tar::Archive::new(&out[..]);
+    fn names(n: &[&str]) -> Vec<Reference> {
+        output_names(&n.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    fn read_tar(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+        let mut ar = tar::Archive::new(bytes);
         let mut files = BTreeMap::new();
         for e in ar.entries().unwrap() {
             let mut e = e.unwrap();
@@ -279,8 +303,21 @@ mod tests {
             e.read_to_end(&mut s).unwrap();
             files.insert(e.path().unwrap().to_string_lossy().into_owned(), s);
         }
+        files
+    }
+
+    #[test]
+    fn docker_archive_has_manifest_json_and_layout() {
+        let (img, mem) = image();
+        let mut out = Vec::new();
+        let n = names(&["app", "localhost:5000/team/app:v1"]);
+        write_tar(&mut out, &img, &n, true, &mem, 0).unwrap();
+        let files = read_tar(&out);
         let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
-        assert_eq!(manifest[0]["RepoTags"][0], "app:latest");
+        assert_eq!(
+            manifest[0]["RepoTags"],
+            json!(["app:latest", "localhost:5000/team/app:v1"])
+        );
         assert_eq!(
             manifest[0]["Layers"][0],
             format!("blobs/sha256/{}", "c".repeat(64))
@@ -288,42 +325,94 @@ mod tests {
         assert_eq!(files[&format!("blobs/sha256/{}", "c".repeat(64))], b"layer");
         assert!(files.contains_key("oci-layout"));
         let index: serde_json::Value = serde_json::from_slice(&files["index.json"]).unwrap();
+        let annotations: Vec<_> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["annotations"].clone())
+            .collect();
         assert_eq!(
-            index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
-            "latest"
+            annotations,
+            [
+                json!({IMAGE_NAME: "docker.io/library/app:latest", REF_NAME: "latest"}),
+                json!({IMAGE_NAME: "localhost:5000/team/app:v1", REF_NAME: "v1"}),
+            ]
         );
+    }
+
+    #[test]
+    fn an_archive_without_names_has_no_annotations() {
+        let (img, mem) = image();
+        let mut out = Vec::new();
+        write_tar(&mut out, &img, &[], true, &mem, 0).unwrap();
+        let files = read_tar(&out);
+        let index: serde_json::Value = serde_json::from_slice(&files["index.json"]).unwrap();
+        assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+        assert!(index["manifests"][0].get("annotations").is_none());
+        let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+        assert_eq!(manifest[0]["RepoTags"], json!([]));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        let err = output_names(&["App".into()]).unwrap_err();
+        assert!(err.to_string().contains("lowercase"), "{err}");
+        assert!(output_names(&["".into()]).is_err());
     }
 
     #[test]
     fn archives_are_reproducible() {
         let (img, mem) = image();
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        write_tar(&mut a, &img, &["x:1".into()], false, &mem, 7).unwrap();
-        write_tar(&mut b, &img, &["x:1".into()], false, &mem, 7).unwrap();
+        write_tar(&mut a, &img, &names(&["x:1"]), false, &mem, 7).unwrap();
+        write_tar(&mut b, &img, &names(&["x:1"]), false, &mem, 7).unwrap();
         assert_eq!(a, b);
     }
 
+    fn dir_annotations(dir: &Path) -> Vec<serde_json::Value> {
+        let index: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["annotations"].clone())
+            .collect()
+    }
+
     #[test]
-    fn layout_dir_replaces_a_tag_and_keeps_others() {
+    fn layout_dir_replaces_a_name_and_keeps_others() {
         let (img, mem) = image();
         let dir = tempfile::tempdir().unwrap();
-        write_dir(dir.path(), &img, &["x:1".into(), "x:2".into()], &mem).unwrap();
-        write_dir(dir.path(), &img, &["x:1".into()], &mem).unwrap();
-        let index: serde_json::Value =
-            serde_json::from_slice(&fs::read(dir.path().join("index.json")).unwrap()).unwrap();
-        assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+        write_dir(dir.path(), &img, &names(&["x:1", "x:2"]), &mem).unwrap();
+        // Same tag, other repository: a separate entry, as in buildx.
+        write_dir(dir.path(), &img, &names(&["y:1"]), &mem).unwrap();
+        write_dir(dir.path(), &img, &names(&["x:1"]), &mem).unwrap();
+        assert_eq!(
+            dir_annotations(dir.path()),
+            [
+                json!({IMAGE_NAME: "docker.io/library/x:2", REF_NAME: "2"}),
+                json!({IMAGE_NAME: "docker.io/library/y:1", REF_NAME: "1"}),
+                json!({IMAGE_NAME: "docker.io/library/x:1", REF_NAME: "1"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn layout_dir_without_names_is_tagged_latest() {
+        let (img, mem) = image();
+        let dir = tempfile::tempdir().unwrap();
+        write_dir(dir.path(), &img, &[], &mem).unwrap();
+        write_dir(dir.path(), &img, &[], &mem).unwrap();
+        assert_eq!(dir_annotations(dir.path()), [json!({REF_NAME: "latest"})]);
     }
 
     #[test]
     fn repo_tags() {
-        assert_eq!(docker_repo_tag("app"), "app:latest");
-        assert_eq!(
-            docker_repo_tag("localhost:5000/app"),
-            "localhost:5000/app:latest"
-        );
-        assert_eq!(
-            docker_repo_tag("localhost:5000/app:v1"),
-            "localhost:5000/app:v1"
-        );
+        let tag = |n: &str| docker_repo_tag(&Reference::parse(n).unwrap());
+        assert_eq!(tag("app"), "app:latest");
+        assert_eq!(tag("docker.io/library/app:1"), "app:1");
+        assert_eq!(tag("localhost:5000/app"), "localhost:5000/app:latest");
+        assert_eq!(tag("localhost:5000/app:v1"), "localhost:5000/app:v1");
     }
 }
