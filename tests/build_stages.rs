@@ -137,3 +137,52 @@ fn onbuild_triggers_run_when_the_image_is_a_base() {
         image.runtime_config()
     );
 }
+
+/// BuildKit runs a stage's ONBUILD instructions in each stage built on it
+/// (`FROM base AS child`), once: they are not in the child's config and a
+/// stage built on the child does not run them again.
+#[test]
+fn onbuild_of_a_stage_runs_in_stages_built_on_it() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "\
+FROM busybox AS base
+ONBUILD COPY trigger.txt /trigger.txt
+ONBUILD RUN cat /trigger.txt >> /ran.txt
+RUN echo base > /base.txt
+
+FROM base AS child
+RUN echo child > /child.txt
+
+FROM child AS grandchild
+RUN echo grandchild > /grandchild.txt
+",
+        &[("trigger.txt", "triggered\n")],
+    );
+    env.build(&ctx, &["-t", "base", "--target", "base"]).ok();
+    let base = env.image("base");
+    assert!(!base.files().contains_key("ran.txt"));
+    assert_eq!(
+        base.runtime_config()["OnBuild"],
+        serde_json::json!([
+            "COPY trigger.txt /trigger.txt",
+            "RUN cat /trigger.txt >> /ran.txt"
+        ])
+    );
+    env.build(&ctx, &["-t", "child", "--target", "child"]).ok();
+    let child = env.image("child");
+    assert_eq!(child.file("/ran.txt").text(), "triggered\n");
+    assert_eq!(child.file("/child.txt").text(), "child\n");
+    assert!(
+        child.runtime_config()["OnBuild"].is_null(),
+        "{:#}",
+        child.runtime_config()
+    );
+    env.build(&ctx, &["-t", "grandchild"]).ok();
+    let grandchild = env.image("grandchild");
+    assert_eq!(grandchild.file("/ran.txt").text(), "triggered\n");
+    assert_eq!(grandchild.file("/grandchild.txt").text(), "grandchild\n");
+    assert!(grandchild.runtime_config()["OnBuild"].is_null());
+}

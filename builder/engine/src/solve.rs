@@ -497,6 +497,11 @@ pub(crate) fn stage_base(
                 image: parent.config.image.clone(),
                 cmd_set: false,
             };
+            // The frontend ran the stage's ONBUILD instructions as this
+            // stage's first steps; as in BuildKit, they do not pass on.
+            if state.config.image.config.on_build.take().is_some() {
+                state.refresh();
+            }
             Ok(state)
         }
         ImageSource::Image(_) => {

@@ -90,3 +90,8 @@ fn arg_scoping() {
 fn onbuild_and_config() {
     insta::assert_snapshot!(plan_of("onbuild.Dockerfile", &[], None));
 }
+
+#[test]
+fn onbuild_of_a_stage_runs_in_the_stages_built_on_it() {
+    insta::assert_snapshot!(plan_of("onbuild-stages.Dockerfile", &[], None));
+}

@@ -8,7 +8,7 @@ use super::{Lowering, Site, StageState};
 use crate::error::DockerfileError;
 use crate::instructions::{self, Instruction};
 use crate::parser::{Node, SourceMap, parse};
-use strata_plan::{ImageSource, Span, Stage, StageId};
+use strata_plan::{ConfigEdit, ImageSource, Span, Stage, StageId, StepKind};
 
 impl Lowering<'_, '_> {
     pub(super) fn from(
@@ -77,8 +77,17 @@ impl Lowering<'_, '_> {
             },
         });
         self.states.push(state);
-        if let ImageSource::Image(reference) = &base {
-            self.triggers(node, written, reference)?;
+        match &base {
+            ImageSource::Image(reference) => {
+                let onbuild = self.opts.resolver.and_then(|r| r.resolve(reference));
+                let onbuild = onbuild.map(|info| info.onbuild).unwrap_or_default();
+                self.triggers(node, written, reference, &onbuild)?;
+            }
+            ImageSource::Stage(base_id) => {
+                let onbuild = self.stage_onbuild(*base_id);
+                self.triggers(node, written, &format!("stage {image}"), &onbuild)?;
+            }
+            ImageSource::Scratch | ImageSource::NamedContext(_) => {}
         }
         Ok(())
     }
@@ -117,17 +126,33 @@ impl Lowering<'_, '_> {
         (ImageSource::Image(image.to_string()), state)
     }
 
-    /// Runs the base image's ONBUILD triggers, in order, as if they were
-    /// the stage's first instructions (placed on the FROM line).
+    /// The ONBUILD instructions written in a stage, in order. As in
+    /// BuildKit, a stage built on it runs them; the triggers of the
+    /// stage's own base ran in the stage and do not pass on.
+    fn stage_onbuild(&self, id: StageId) -> Vec<String> {
+        let Some(stage) = self.stages.get(id.0) else {
+            return Vec::new();
+        };
+        stage
+            .steps
+            .iter()
+            .filter_map(|step| match &step.kind {
+                StepKind::Config(ConfigEdit::OnBuild(trigger)) => Some(trigger.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Runs the ONBUILD triggers of a stage's base (an image's `OnBuild`,
+    /// or an earlier stage's ONBUILD instructions), in order, as if they
+    /// were the stage's first instructions (placed on the FROM line).
     fn triggers(
         &mut self,
         node: &Node,
         written: &str,
         reference: &str,
+        onbuild: &[String],
     ) -> Result<(), DockerfileError> {
-        let Some(info) = self.opts.resolver.and_then(|r| r.resolve(reference)) else {
-            return Ok(());
-        };
         let at = node.locate(written);
         let site = Site { node };
         let wrap = |trigger: &str, message: &str| {
@@ -136,7 +161,7 @@ impl Lowering<'_, '_> {
                 format!("ONBUILD trigger {trigger:?} of {reference}: {message}"),
             )
         };
-        for trigger in &info.onbuild {
+        for trigger in onbuild {
             let parsed = parse(trigger).map_err(|e| wrap(trigger, &e.message))?;
             for mut child in parsed.nodes {
                 child.start_line = node.start_line;
