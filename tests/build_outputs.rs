@@ -322,8 +322,8 @@ fn annotations(index: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// As buildx: every `-t` names the image in `type=oci`/`type=docker`
-/// archives (replacing `name=`), normalised: `io.containerd.image.name`
+/// As buildx: every `-t` (or `name=`) names the image in `type=oci`/
+/// `type=docker` archives, normalised: `io.containerd.image.name`
 /// is the full name, `org.opencontainers.image.ref.name` the tag, and
 /// docker's `RepoTags` the short form; podman and skopeo find the names.
 #[test]
@@ -332,12 +332,7 @@ fn archives_name_the_image_as_buildx() {
     let oci = env.path("app-oci.tar");
     let docker = env.path("app-docker.tar");
     let dir = env.path("app-oci-dir");
-    let ctx = dockerfile_context(
-        &env,
-        "ctx",
-        DOCKERFILE,
-        &[("greeting.txt", "hello from the context\n")],
-    );
+    let ctx = dockerfile_context(&env, "ctx", "FROM busybox\nRUN echo named > /n\n", &[]);
     let b = env
         .build(
             &ctx,
@@ -347,7 +342,7 @@ fn archives_name_the_image_as_buildx() {
                 "-t",
                 "localhost:5000/team/app:v2",
                 "-o",
-                &format!("type=oci,dest={},name=ignored", oci.display()),
+                &format!("type=oci,dest={}", oci.display()),
                 "-o",
                 &format!("type=docker,dest={}", docker.display()),
                 "-o",
@@ -374,7 +369,8 @@ fn archives_name_the_image_as_buildx() {
         serde_json::json!(["app:latest", "localhost:5000/team/app:v2"])
     );
 
-    // name= alone names the archive; a bad name fails before the build.
+    // name= names the archive (it wins over -t); a bad name fails before
+    // the build.
     let named = env.path("named-oci.tar");
     env.build(
         &ctx,

@@ -23,14 +23,14 @@ pub enum Output {
         dest: String,
         /// Write a tar (default) or a directory.
         tar: bool,
-        /// `name=`: names, comma-separated (the `-t` tags replace them).
+        /// `name=`: names, comma-separated (default: the `-t` tags).
         name: Option<String>,
     },
     /// A `docker load` archive (`type=docker`).
     Docker {
         /// File, `-` for stdout.
         dest: String,
-        /// `name=`: names, comma-separated (the `-t` tags replace them).
+        /// `name=`: names, comma-separated (default: the `-t` tags).
         name: Option<String>,
     },
     /// The root filesystem as files (`type=local`).
@@ -41,7 +41,7 @@ pub enum Output {
     /// The image in the store under more names, pushed when asked
     /// (`type=image` / `type=registry`).
     Image {
-        /// `name=`: names, comma-separated (the `-t` tags replace them).
+        /// `name=`: names, comma-separated (default: the `-t` tags).
         name: Option<String>,
         /// Push to the registry.
         push: bool,
@@ -218,14 +218,14 @@ pub fn converted(
 }
 
 /// The names an image output (`type=image`, `oci`, `docker`) gives the
-/// image: the `-t` tags when there are any (buildx sets them as every such
-/// output's `name=`), else `name=` split at commas; `name=` empty, none.
+/// image: `name=` split at commas, else the `-t` tags; `name=` empty,
+/// none. (buildx lets `-t` replace `name=`; here the output's own option
+/// wins, so `-t app -o type=image,name=reg/app,push=true` pushes what it
+/// names.)
 pub fn output_names(name: &Option<String>, tags: &[String]) -> Vec<String> {
-    if !tags.is_empty() {
-        return tags.to_vec();
-    }
     match name.as_deref() {
-        None | Some("") => Vec::new(),
+        None => tags.to_vec(),
+        Some("") => Vec::new(),
         Some(n) => n.split(',').map(str::to_string).collect(),
     }
 }
@@ -360,11 +360,12 @@ mod tests {
     }
 
     #[test]
-    fn tags_replace_name_as_in_buildx() {
+    fn name_wins_over_tags() {
         let name = Some("a,b:2".to_string());
         assert_eq!(output_names(&name, &[]), ["a", "b:2"]);
-        assert_eq!(output_names(&name, &["t".into()]), ["t"]);
-        assert!(output_names(&Some(String::new()), &[]).is_empty());
+        assert_eq!(output_names(&name, &["t".into()]), ["a", "b:2"]);
+        assert_eq!(output_names(&None, &["t".into(), "u".into()]), ["t", "u"]);
+        assert!(output_names(&Some(String::new()), &["t".into()]).is_empty());
         assert!(output_names(&None, &[]).is_empty());
     }
 }
