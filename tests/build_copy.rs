@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, build_image, chmod, dockerfile_context, run_ok};
+use common::{Env, build_image, chmod, dockerfile_context, run_ok, write};
 use std::process::Command;
 
 const FILES: &[(&str, &str)] = &[
@@ -356,4 +356,51 @@ COPY c.md /root-link/etc/
     assert_eq!(files["data/sub/b.txt"].text(), "B\n");
     assert_eq!(files["etc/c.md"].text(), "C\n");
     assert_eq!(files["abs"].kind, 'l', "the symlink itself is kept");
+}
+
+/// A COPY that is the target's last filesystem step lists what it would
+/// create in the overlay instead of copying the bytes there (the layer
+/// reads them from the context). Its layer must be the one a copied COPY
+/// makes: the same COPY followed by a RUN (which needs the files).
+#[test]
+fn a_last_copy_gives_the_layer_of_a_copied_one() {
+    let env = Env::new();
+    let files = &[
+        ("tree/top.txt", "top\n"),
+        ("tree/keep/new.txt", "new\n"),
+        ("tree/keep/old.txt", "replaced\n"),
+        ("tree/deep/er/est/f.py", "f\n"),
+        ("tree/run.sh", "#!/bin/sh\n"),
+    ];
+    let base = "FROM busybox
+RUN mkdir -p /data/keep && echo old > /data/keep/old.txt && ln -s /data /d
+COPY tree /d/
+";
+    let ctx = dockerfile_context(&env, "last-copy", base, files);
+    chmod(&ctx.join("tree/run.sh"), 0o755);
+    std::os::unix::fs::symlink("deep/er", ctx.join("tree/link")).expect("symlink");
+    env.build(&ctx, &["-t", "listed"]).ok();
+    write(
+        &ctx.join("Dockerfile"),
+        &format!("{base}RUN touch /after\n"),
+    );
+    // --no-cache: the COPY must run again, copying this time.
+    env.build(&ctx, &["-t", "copied", "--no-cache"]).ok();
+    let (listed, copied) = (env.image("listed"), env.image("copied"));
+    let (listed_tars, copied_tars) = (listed.layer_tars(), copied.layer_tars());
+    assert_eq!(listed_tars.len() + 1, copied_tars.len());
+    assert!(
+        listed_tars.last() == copied_tars.get(copied_tars.len() - 2),
+        "the COPY layers differ"
+    );
+    let files = listed.files();
+    assert_eq!(files["data/keep/old.txt"].text(), "replaced\n");
+    assert_eq!(files["data/keep/new.txt"].text(), "new\n");
+    assert_eq!(files["data/deep/er/est/f.py"].text(), "f\n");
+    assert_eq!(files["data/link"].link.as_deref(), Some("deep/er"));
+    assert_eq!(files["data/run.sh"].mode & 0o777, 0o755);
+    assert_eq!(
+        files["d"].kind, 'l',
+        "the symlink in the destination is kept"
+    );
 }

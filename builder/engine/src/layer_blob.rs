@@ -8,7 +8,9 @@ use crate::state::LayerRef;
 use crate::worker::WorkerError;
 use std::path::Path;
 use std::sync::Arc;
-use strata_layer::{LayerSource, LayerWriter, StoreChunks, WriteOptions, append_tree, media_type};
+use strata_layer::{
+    ExtraFiles, LayerSource, LayerWriter, StoreChunks, WriteOptions, append_tree_with, media_type,
+};
 use strata_store::{Digest, Store};
 
 /// A layer written by [`store_layer`].
@@ -31,9 +33,22 @@ pub fn store_layer(
     opts: &WriteOptions,
     claim: impl FnOnce(&Digest, &str) -> Result<(), WorkerError>,
 ) -> Result<StoredLayer, WorkerError> {
+    store_layer_with(store, dir, source, &ExtraFiles::new(), opts, claim)
+}
+
+/// [`store_layer`] of a tree with the files of `extra` added to it (see
+/// [`append_tree_with`]).
+pub fn store_layer_with(
+    store: &Store,
+    dir: &Path,
+    source: LayerSource,
+    extra: &ExtraFiles,
+    opts: &WriteOptions,
+    claim: impl FnOnce(&Digest, &str) -> Result<(), WorkerError>,
+) -> Result<StoredLayer, WorkerError> {
     let chunks = Arc::new(StoreChunks::new(store, opts.compression));
     let mut writer = LayerWriter::with_chunk_cache(store.blob_writer()?, opts, chunks.clone())?;
-    append_tree(&mut writer, dir, source)?;
+    append_tree_with(&mut writer, dir, source, extra)?;
     let (out, digests, written) = writer.finish_with_chunks()?;
     let expected: Digest = digests
         .digest

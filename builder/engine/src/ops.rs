@@ -61,6 +61,19 @@ pub trait Ops: Sync {
         stages: &Stages,
     ) -> Result<Option<LayerRef>, OpError>;
 
+    /// Performs a COPY/ADD whose files no later step of this build reads
+    /// (the last filesystem step of the target stage): only its layer is
+    /// needed, so the worker may skip keeping a snapshot of it. By default,
+    /// [`Ops::copy`].
+    fn copy_unread(
+        &self,
+        parent: &State,
+        copy: &CopyStep,
+        stages: &Stages,
+    ) -> Result<Option<LayerRef>, OpError> {
+        self.copy(parent, copy, stages)
+    }
+
     /// Creates a directory (WORKDIR) if missing; returns the layer if one
     /// was needed.
     fn mkdir(&self, parent: &State, dir: &str) -> Result<Option<LayerRef>, OpError>;

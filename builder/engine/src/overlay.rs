@@ -6,12 +6,14 @@
 //! The mount is made with the new mount API (`fsopen`/`fsconfig` with
 //! `lowerdir+`, Linux 6.8+), which has no limit on the number of lower
 //! layers; older kernels fall back to `mount(2)` with a `lowerdir=` list,
-//! which is limited to one page of options.
+//! which is limited to one page of options. New-API mounts are
+//! `volatile`: nothing syncs on unmount (see `Worker::commit_upper`).
 
 use rustix::fs::CWD;
 use rustix::mount::{
     FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, UnmountFlags,
-    fsconfig_create, fsconfig_set_string, fsmount, fsopen, mount, move_mount, unmount,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, mount, move_mount,
+    unmount,
 };
 use std::io;
 use std::path::{Path, PathBuf};
@@ -129,6 +131,14 @@ fn mount_new_api(
     fsconfig_set_string(&fs, "workdir", work)?;
     for (key, value) in CLEAN_DIFF_OPTIONS {
         fsconfig_set_string(&fs, key, value)?;
+    }
+    // Without `volatile` the unmount syncs the whole upper file system
+    // (a third of a second after a 230 MB COPY); the builder syncs the
+    // upper directory itself before keeping it as a snapshot, while the
+    // layer is compressed. Kernels before 5.10 lack the option.
+    match fsconfig_set_flag(&fs, "volatile") {
+        Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+        Err(e) => return Err(e),
     }
     fsconfig_create(&fs)?;
     let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())?;

@@ -235,6 +235,7 @@ pub fn solve(
                 };
                 let mut builder = StageBuilder {
                     stage,
+                    target: stage.id == plan.target,
                     ops,
                     records,
                     progress,
@@ -290,6 +291,8 @@ pub fn solve(
 
 struct StageBuilder<'a> {
     stage: &'a Stage,
+    /// The stage is the build's target (no other stage reads it).
+    target: bool,
     ops: &'a dyn Ops,
     records: &'a RecordStore,
     progress: &'a dyn ProgressSink,
@@ -316,6 +319,20 @@ impl StageBuilder<'_> {
                 .name
                 .as_ref()
                 .is_some_and(|n| self.opts.no_cache_stages.contains(n))
+    }
+
+    /// Whether a later step of this build reads the filesystem the step
+    /// `sref` makes: a later filesystem step of its stage, or another stage
+    /// (every stage but the target is built for another one).
+    fn read_after(&self, sref: &StepRef) -> bool {
+        // `index` counts FROM as 1, so the later steps start at `index - 1`.
+        !self.target
+            || self
+                .stage
+                .steps
+                .iter()
+                .skip(sref.index.saturating_sub(1))
+                .any(|s| !matches!(s.kind, StepKind::Config(_)))
     }
 
     fn build(&mut self) -> Result<State, BuildError> {
@@ -426,7 +443,10 @@ impl StageBuilder<'_> {
                 let dir = state.config.image.config.workdir().to_string();
                 self.ops.mkdir(state, &dir)
             }
-            (StepKind::Copy(copy), _) => self.ops.copy(state, copy, self.stages),
+            (StepKind::Copy(copy), _) if self.read_after(sref) => {
+                self.ops.copy(state, copy, self.stages)
+            }
+            (StepKind::Copy(copy), _) => self.ops.copy_unread(state, copy, self.stages),
             (StepKind::Run(_), Some(run)) => {
                 let progress = self.progress;
                 let mut output = |line: &str| {

@@ -46,8 +46,8 @@ pub use extract::{ExtractError, ExtractErrorKind, ExtractMode, extract};
 pub use recompress::{recompress, recompress_chunked};
 pub use stored::StoreChunks;
 pub use write::{
-    LayerSource, ListEntry, ListSource, Overrides, append_list, append_tree, path_order,
-    write_layer,
+    Extra, ExtraFiles, HostFile, LayerSource, ListEntry, ListSource, Overrides, append_list,
+    append_tree, append_tree_with, path_order, write_layer,
 };
 pub use writer::{Entry, EntryKind, LayerWriter, WriteError, WriteOptions};
 

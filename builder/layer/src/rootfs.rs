@@ -8,11 +8,11 @@
 //! that do not follow symlinks, so an existing symlink is replaced, never
 //! written through.
 
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::fs::{
     AtFlags, CWD, FileType, Gid, Mode, OFlags, ResolveFlags, Stat, Timespec, Timestamps, Uid,
-    chmodat, chownat, fstat, mkdirat, openat, openat2, readlinkat, statat, symlinkat, unlinkat,
-    utimensat,
+    chmodat, chownat, fchmod, fchown, fstat, futimens, mkdirat, openat, openat2, readlinkat,
+    statat, symlinkat, unlinkat, utimensat,
 };
 use rustix::io::Errno;
 use std::io::{self, Read};
@@ -29,6 +29,18 @@ pub struct EntryMeta {
     pub gid: u32,
     /// Modification time (seconds, nanoseconds).
     pub mtime: (i64, u32),
+}
+
+/// Where [`RootFs::locate_new_file`] would put a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The directory, relative to the root, symlinks resolved (`""` for
+    /// the root).
+    pub dir: String,
+    /// The file's name in it.
+    pub name: String,
+    /// The type of the entry already at that name.
+    pub existing: Option<FileType>,
 }
 
 /// A root filesystem directory, opened once.
@@ -204,6 +216,20 @@ impl RootFs {
     /// missing) and the final name, with any non-directory already at that
     /// name removed so nothing is written through a symlink.
     pub fn prepare(&self, path: &str, parent_meta: &EntryMeta) -> Result<(OwnedFd, String)> {
+        let (dir, name, existing) = self.parent_of(path, parent_meta)?;
+        if existing.is_some_and(|t| t != FileType::Directory) {
+            unlinkat(&dir, name.as_str(), AtFlags::empty()).map_err(err("replace", path))?;
+        }
+        Ok((dir, name))
+    }
+
+    /// The parent directory of `path` (created with `parent_meta` when
+    /// missing), the final name, and the type of what is at that name.
+    fn parent_of(
+        &self,
+        path: &str,
+        parent_meta: &EntryMeta,
+    ) -> Result<(OwnedFd, String, Option<FileType>)> {
         let (parent, name) = split(path);
         let Some(name) = name else {
             return Err(RootFsError {
@@ -213,15 +239,12 @@ impl RootFs {
             });
         };
         let dir = self.mkdir_all(&parent, parent_meta)?;
-        match statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
-            Ok(_) => {
-                unlinkat(&dir, name.as_str(), AtFlags::empty()).map_err(err("replace", path))?
-            }
-            Err(Errno::NOENT) => {}
+        let existing = match statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Some(FileType::from_raw_mode(st.st_mode)),
+            Err(Errno::NOENT) => None,
             Err(e) => return Err(err("stat", path)(e)),
-        }
-        Ok((dir, name))
+        };
+        Ok((dir, name, existing))
     }
 
     /// Creates a directory at `path` (parents with `parent_meta`), or updates
@@ -243,6 +266,85 @@ impl RootFs {
         meta: &EntryMeta,
         parent_meta: &EntryMeta,
     ) -> Result<()> {
+        self.create_file(path, meta, parent_meta, |file| {
+            io::copy(content, file).map(|_| ())
+        })
+    }
+
+    /// Writes a regular file at `path` with the content of `source`: the
+    /// kernel copies the bytes (`copy_file_range` or `sendfile`), so they
+    /// never pass through this process.
+    pub fn copy_file(
+        &self,
+        path: &str,
+        source: &std::fs::File,
+        meta: &EntryMeta,
+        parent_meta: &EntryMeta,
+    ) -> Result<()> {
+        self.create_file(path, meta, parent_meta, |file| kernel_copy(source, file))
+    }
+
+    /// Where a new regular file at `path` would land, without creating
+    /// it: its parents are created (with `parent_meta`) and the directory
+    /// that would hold it is opened; returns that directory relative to
+    /// the root after symlinks were followed inside the root (`srv` for
+    /// `/app/x` when `/app` links to `/srv`), the name, and the type of
+    /// what is already there, if anything.
+    pub fn locate_new_file(&self, path: &str, parent_meta: &EntryMeta) -> Result<Located> {
+        let (dir, name, existing) = self.parent_of(path, parent_meta)?;
+        let located = |fd: &OwnedFd| {
+            let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+            std::fs::read_link(link).map_err(|source| RootFsError {
+                op: "locate",
+                path: path.to_string(),
+                source,
+            })
+        };
+        let (dir, root) = (located(&dir)?, located(&self.fd)?);
+        let outside = |what: &str| RootFsError {
+            op: "locate",
+            path: path.to_string(),
+            source: io::Error::other(format!("{} {what} {}", dir.display(), root.display())),
+        };
+        let rel = dir
+            .strip_prefix(&root)
+            .map_err(|_| outside("is not below the root"))?;
+        let dir = rel
+            .to_str()
+            .ok_or_else(|| outside("has a name that is not UTF-8, below"))?
+            .to_string();
+        Ok(Located {
+            dir,
+            name,
+            existing,
+        })
+    }
+
+    /// Gives the directory `dir` its own owner again, which changes
+    /// nothing visible; on an overlay it copies a lower directory up into
+    /// the upper one, as creating a file in it would.
+    pub fn copy_up_dir(&self, dir: &str) -> Result<()> {
+        let fd = self
+            .open_in_root(dir, OFlags::RDONLY | OFlags::DIRECTORY)
+            .map_err(err("open directory", dir))?;
+        let st = fstat(&fd).map_err(err("stat", dir))?;
+        fchown(
+            &fd,
+            Some(Uid::from_raw(st.st_uid)),
+            Some(Gid::from_raw(st.st_gid)),
+        )
+        .map_err(err("chown", dir))
+    }
+
+    /// Creates the regular file `path`, lets `fill` write its content and
+    /// gives it `meta` through the open descriptor (no path lookups).
+    fn create_file(
+        &self,
+        path: &str,
+        meta: &EntryMeta,
+        parent_meta: &EntryMeta,
+        fill: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
+    ) -> Result<()> {
         let (dir, name) = self.prepare(path, parent_meta)?;
         let fd = openat(
             &dir,
@@ -255,13 +357,12 @@ impl RootFs {
             e => err("create file", path)(e),
         })?;
         let mut file = std::fs::File::from(fd);
-        io::copy(content, &mut file).map_err(|source| RootFsError {
+        fill(&mut file).map_err(|source| RootFsError {
             op: "write",
             path: path.to_string(),
             source,
         })?;
-        drop(file);
-        set_meta(&dir, &name, meta).map_err(err("set metadata", path))
+        set_meta_fd(&file, meta).map_err(err("set metadata", path))
     }
 
     /// Creates a symlink at `path` pointing to `target` (not resolved).
@@ -470,6 +571,37 @@ fn times((sec, nsec): (i64, u32)) -> Timestamps {
         last_access: ts,
         last_modification: ts,
     }
+}
+
+/// Copies `source` from its current offset to its end into `dest` with
+/// `sendfile` (no bytes through user space, no probing syscalls), or with
+/// reads and writes where the kernel cannot.
+fn kernel_copy(source: &std::fs::File, dest: &mut std::fs::File) -> io::Result<()> {
+    let mut copied = 0u64;
+    loop {
+        match rustix::fs::sendfile(&*dest, source, None, 1 << 30) {
+            Ok(0) => return Ok(()),
+            Ok(n) => copied += n as u64,
+            Err(Errno::INTR) => {}
+            Err(Errno::INVAL | Errno::NOSYS) if copied == 0 => {
+                let mut source = source;
+                return io::copy(&mut source, dest).map(|_| ());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// [`set_meta`] on an open file.
+fn set_meta_fd(fd: &impl AsFd, meta: &EntryMeta) -> rustix::io::Result<()> {
+    // chown first: it clears setuid/setgid bits that chmod then restores.
+    fchown(
+        fd,
+        Some(Uid::from_raw(meta.uid)),
+        Some(Gid::from_raw(meta.gid)),
+    )?;
+    fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))?;
+    futimens(fd, &times(meta.mtime))
 }
 
 fn set_meta(dir: &impl AsFd, name: &str, meta: &EntryMeta) -> rustix::io::Result<()> {

@@ -48,8 +48,158 @@ pub fn append_tree<W: Write>(
     dir: &Path,
     source: LayerSource,
 ) -> Result<(), WriteError> {
-    let mut links = HashMap::new();
-    walk(writer, dir, "", source, &mut links)
+    append_tree_with(writer, dir, source, &ExtraFiles::new())
+}
+
+/// A regular file of a layer that is not in the tree being written but
+/// on the host elsewhere (see [`append_tree_with`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFile {
+    /// Where its content is.
+    pub path: PathBuf,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Modification time (seconds).
+    pub mtime: i64,
+}
+
+/// An entry added to a tree (see [`append_tree_with`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extra {
+    /// A regular file read from the host.
+    File(HostFile),
+    /// A directory that is not in the tree; what it holds is in the same
+    /// [`ExtraFiles`], under its path.
+    Dir {
+        /// Permission bits.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+        /// Modification time (seconds).
+        mtime: i64,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// Where it points, as written.
+        target: String,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+        /// Modification time (seconds).
+        mtime: i64,
+    },
+}
+
+/// Entries to add to a tree, by directory (relative to the tree, `""` for
+/// its top, or an added directory) and name.
+pub type ExtraFiles = BTreeMap<String, BTreeMap<String, Extra>>;
+
+/// Like [`append_tree`], with the entries of `extra` added to the tree:
+/// file content and size come from the host file, everything else from
+/// the [`Extra`]. A COPY into an overlay lists what it would create there
+/// instead of creating it, so each byte is read once, into the layer.
+/// Every directory named in `extra` must be in the tree or added, and a
+/// name must not be in both.
+pub fn append_tree_with<W: Write>(
+    writer: &mut LayerWriter<W>,
+    dir: &Path,
+    source: LayerSource,
+    extra: &ExtraFiles,
+) -> Result<(), WriteError> {
+    let mut state = Walk {
+        links: HashMap::new(),
+        extra,
+        dirs_seen: 0,
+    };
+    walk(writer, Some(dir), "", source, &mut state)?;
+    if state.dirs_seen != extra.len() {
+        let missing = extra.keys().next().cloned().unwrap_or_default();
+        return Err(WriteError::BadPath {
+            path: missing,
+            reason: "a directory with entries to add is not in the layer",
+        });
+    }
+    Ok(())
+}
+
+/// What a walk of a tree carries along.
+struct Walk<'a> {
+    /// First path of each multiply linked file, by (device, inode).
+    links: HashMap<(u64, u64), String>,
+    /// Files to add.
+    extra: &'a ExtraFiles,
+    /// Directories of `extra` walked so far.
+    dirs_seen: usize,
+}
+
+/// One name of a directory being walked.
+enum Item<'a> {
+    /// In the tree.
+    Tree(std::ffi::OsString),
+    /// Added.
+    Extra(&'a str, &'a Extra),
+}
+
+impl Item<'_> {
+    fn name(&self) -> &[u8] {
+        match self {
+            Item::Tree(n) => n.as_bytes(),
+            Item::Extra(n, _) => n.as_bytes(),
+        }
+    }
+}
+
+/// Appends an added entry (not a directory's content).
+fn append_extra<W: Write>(
+    writer: &mut LayerWriter<W>,
+    path: String,
+    extra: &Extra,
+) -> Result<(), WriteError> {
+    let entry = |kind, mode: u32, uid, gid, mtime| Entry {
+        path,
+        kind,
+        mode: mode & 0o7777,
+        uid,
+        gid,
+        mtime,
+        xattrs: BTreeMap::new(),
+    };
+    match extra {
+        Extra::File(file) => {
+            let mut content = fs::File::open(&file.path).map_err(read_err(&file.path))?;
+            let size = content.metadata().map_err(read_err(&file.path))?.len();
+            let kind = EntryKind::File { size };
+            let file_entry = entry(kind, file.mode, file.uid, file.gid, file.mtime);
+            writer.append(&file_entry, &mut content)
+        }
+        Extra::Dir {
+            mode,
+            uid,
+            gid,
+            mtime,
+        } => {
+            let dir = entry(EntryKind::Directory, *mode, *uid, *gid, *mtime);
+            writer.append(&dir, &mut io::empty())
+        }
+        Extra::Symlink {
+            target,
+            uid,
+            gid,
+            mtime,
+        } => {
+            let kind = EntryKind::Symlink {
+                target: target.clone(),
+            };
+            writer.append(&entry(kind, 0o777, *uid, *gid, *mtime), &mut io::empty())
+        }
+    }
 }
 
 fn read_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
@@ -59,18 +209,52 @@ fn read_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
     }
 }
 
+/// Appends what is below `rel`: the entries of `dir` on the host (none
+/// for a directory that is only added) and those added there.
 fn walk<W: Write>(
     writer: &mut LayerWriter<W>,
-    dir: &Path,
+    dir: Option<&Path>,
     rel: &str,
     source: LayerSource,
-    links: &mut HashMap<(u64, u64), String>,
+    state: &mut Walk<'_>,
 ) -> Result<(), WriteError> {
-    let mut names: Vec<std::ffi::OsString> = fs::read_dir(dir)
-        .and_then(|entries| entries.map(|e| e.map(|e| e.file_name())).collect())
-        .map_err(read_err(dir))?;
-    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    for name in names {
+    let names: Vec<std::ffi::OsString> = match dir {
+        Some(dir) => fs::read_dir(dir)
+            .and_then(|entries| entries.map(|e| e.map(|e| e.file_name())).collect())
+            .map_err(read_err(dir))?,
+        None => Vec::new(),
+    };
+    let mut items: Vec<Item<'_>> = names.into_iter().map(Item::Tree).collect();
+    if let Some(extra) = state.extra.get(rel) {
+        state.dirs_seen += 1;
+        items.extend(extra.iter().map(|(n, f)| Item::Extra(n, f)));
+    }
+    items.sort_by(|a, b| a.name().cmp(b.name()));
+    for pair in items.windows(2) {
+        if pair[0].name() == pair[1].name() {
+            return Err(WriteError::BadPath {
+                path: format!("{rel}/{}", String::from_utf8_lossy(pair[0].name())),
+                reason: "both in the tree and added",
+            });
+        }
+    }
+    for item in items {
+        let (name, dir) = match (item, dir) {
+            (Item::Tree(name), Some(dir)) => (name, dir),
+            (Item::Tree(_), None) => continue,
+            (Item::Extra(name, extra), _) => {
+                let path = if rel.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                append_extra(writer, path.clone(), extra)?;
+                if let Extra::Dir { .. } = extra {
+                    walk(writer, None, &path, source, state)?;
+                }
+                continue;
+            }
+        };
         let host = dir.join(&name);
         let name = String::from_utf8_lossy(name.as_bytes());
         let path = if rel.is_empty() {
@@ -91,7 +275,7 @@ fn walk<W: Write>(
             writer.append(&entry, &mut io::empty())?;
             continue;
         }
-        let Some(entry) = host_entry_opt(&path, &host, &meta, links)? else {
+        let Some(entry) = host_entry_opt(&path, &host, &meta, &mut state.links)? else {
             continue;
         };
         append_host(writer, &entry, &host)?;
@@ -109,7 +293,7 @@ fn walk<W: Write>(
                 };
                 writer.append(&marker, &mut io::empty())?;
             }
-            walk(writer, &host, &path, source, links)?;
+            walk(writer, Some(&host), &path, source, state)?;
         }
     }
     Ok(())

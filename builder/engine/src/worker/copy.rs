@@ -3,6 +3,7 @@
 use super::Worker;
 use super::error::{WorkerError, io_err};
 use super::git::GitSource;
+use super::listing::{FileJob, Writes};
 use super::sources::Source;
 use crate::chmod::Chmod;
 use crate::copy_dest::{Matched, absolute_dest, join, targets};
@@ -15,6 +16,7 @@ use std::io::{BufReader, Read};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use strata_context::{DigestOptions, EntryKind, Selection};
+use strata_layer::ExtraFiles;
 use strata_layer::rootfs::{EntryMeta, RootFs};
 use strata_layer::{ExtractMode, detect_reader, extract};
 use strata_plan::{CopyStep, SourceKind};
@@ -212,12 +214,16 @@ impl Worker {
         })
     }
 
-    /// Performs a COPY/ADD into a new layer.
+    /// Performs a COPY/ADD into a new layer. With `keep_snapshot` false,
+    /// the files of a local directory are not copied into the overlay: the
+    /// layer reads them from where they are, and no snapshot is kept (a
+    /// later build extracts one when it needs it).
     pub(crate) fn do_copy(
         &self,
         parent: &State,
         copy: &CopyStep,
         stages: &Stages,
+        keep_snapshot: bool,
     ) -> Result<Option<LayerRef>, WorkerError> {
         let sources = split_sources(copy)?;
         let chmod = copy
@@ -280,12 +286,27 @@ impl Worker {
             .map_err(|e| WorkerError::Invalid(e.to_string()))?;
 
         let mut dirs: Vec<(String, (i64, u32))> = Vec::new();
+        let mut extra = ExtraFiles::new();
         if let Some(source) = &source {
             let ctx_root = source.ctx.root();
+            // Entries are listed rather than written only where nothing
+            // else can write to the same places (one source root, no
+            // heredoc, URL or archive) and the files stay where they are
+            // until the layer is written (a local directory, not a stage's
+            // or image's mounted tree).
+            let list = !keep_snapshot
+                && source.local
+                && selection.roots.len() == 1
+                && copy.sources.heredocs.is_empty()
+                && sources.urls.is_empty()
+                && sources.git.is_none()
+                && !copy.add;
+            let mut writes = Writes::new(list);
             for entry in &selection.entries {
                 let Some(target) = dests.get(entry.root) else {
                     continue;
                 };
+                writes.start_root(root, entry.root)?;
                 let path = join(target, &entry.rel);
                 let is_dir = entry.meta.kind == EntryKind::Dir;
                 let (uid, gid) = owner.unwrap_or(if source.local {
@@ -317,14 +338,19 @@ impl Worker {
                         }
                     }
                     EntryKind::Dir => {
-                        root.create_dir(&path, &meta, &parent_meta)?;
-                        dirs.push((path, mtime));
+                        if writes.dir(root, &path, &meta, &parent_meta)? {
+                            dirs.push((path, mtime));
+                        }
                     }
                     EntryKind::File => {
                         let unpack = copy.add && copy.unpack != Some(false) && entry.rel.is_empty();
                         if !(unpack && self.unpack_archive(root, &host, &dest, &parent_meta)?) {
-                            let mut f = File::open(&host).map_err(io_err(&host))?;
-                            root.write_file(&path, &mut f, &meta, &parent_meta)?;
+                            writes.file(FileJob {
+                                host,
+                                path,
+                                meta,
+                                parent_meta,
+                            });
                         }
                     }
                     EntryKind::Symlink => {
@@ -333,7 +359,7 @@ impl Worker {
                             .as_ref()
                             .map(|t| t.to_string_lossy().into_owned())
                             .unwrap_or_default();
-                        root.symlink(&path, &target, &meta, &parent_meta)?;
+                        writes.symlink(root, &path, &target, &meta, &parent_meta)?;
                     }
                     EntryKind::Other => {
                         return Err(WorkerError::Unsupported(format!(
@@ -343,6 +369,7 @@ impl Worker {
                     }
                 }
             }
+            extra = writes.finish(root)?;
         }
         let first_doc = selection.roots.len();
         for (i, doc) in copy.sources.heredocs.iter().enumerate() {
@@ -398,7 +425,7 @@ impl Worker {
             is_dir && !explicit.contains(rel)
         })
         .map_err(io_err(&upper))?;
-        self.commit_upper(&upper)
+        self.commit_upper_with(&upper, &extra)
     }
 
     /// ADD of a file that may be an archive: a tar (plain or compressed)
@@ -476,7 +503,7 @@ impl Worker {
         // Parents that existed were copied up with the wall clock.
         let created = self.layer_opts.source_date_epoch.unwrap_or(parent.time);
         set_times(&upper, &upper, created, &|_, is_dir| is_dir).map_err(io_err(&upper))?;
-        self.commit_upper(&upper)
+        self.commit_upper_with(&upper, &ExtraFiles::new())
     }
 }
 

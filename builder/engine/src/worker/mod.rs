@@ -13,6 +13,7 @@ mod decompress;
 mod error;
 mod fetch;
 mod git;
+mod listing;
 mod mount_share;
 mod run;
 mod sources;
@@ -275,7 +276,18 @@ impl Ops for Worker {
         copy: &CopyStep,
         stages: &Stages,
     ) -> Result<Option<LayerRef>, OpError> {
-        self.do_copy(parent, copy, stages).map_err(boxed)
+        self.do_copy(parent, copy, stages, true).map_err(boxed)
+    }
+
+    fn copy_unread(
+        &self,
+        parent: &State,
+        copy: &CopyStep,
+        stages: &Stages,
+    ) -> Result<Option<LayerRef>, OpError> {
+        // The copying snapshotter diffs a copied root: it needs the bytes.
+        let keep = self.copy_snapshots;
+        self.do_copy(parent, copy, stages, keep).map_err(boxed)
     }
 
     fn mkdir(&self, parent: &State, dir: &str) -> Result<Option<LayerRef>, OpError> {

@@ -6,14 +6,14 @@
 use super::Worker;
 use super::error::{WorkerError, io_err};
 use crate::copyfs::{self, Baseline};
-use crate::layer_blob::store_layer;
+use crate::layer_blob::store_layer_with;
 use crate::overlay::OverlayMount;
 use crate::snapshots::SnapshotError;
 use crate::state::LayerRef;
 use std::fs;
 use std::path::{Path, PathBuf};
 use strata_layer::rootfs::RootFs;
-use strata_layer::{ExtractMode, LayerSource, extract};
+use strata_layer::{ExtraFiles, ExtractMode, LayerSource, extract};
 use strata_store::{Digest, VerifiedReader};
 
 /// An overlay over a state's layers whose writes land in a private upper
@@ -186,28 +186,79 @@ impl Worker {
     /// Turns a finished upper directory into a layer: writes the blob into
     /// the store and keeps the directory as the layer's snapshot. An empty
     /// upper directory makes no layer.
+    ///
+    /// The upper directory is one of the executor's, whose unmount synced
+    /// it.
     pub(crate) fn commit_upper(&self, upper: &Path) -> Result<Option<LayerRef>, WorkerError> {
+        self.commit(upper, &ExtraFiles::new(), false)
+    }
+
+    /// [`Worker::commit_upper`] of an upper directory that lacks the files
+    /// of `extra` (a COPY listed them instead of copying them): the layer
+    /// reads them from the host, and the directory, which is not the
+    /// layer's whole content, is not kept as a snapshot (a later step that
+    /// needs one extracts it from the blob).
+    /// The upper directory is one of a [`View`], mounted `volatile`: it is
+    /// synced here before it becomes a snapshot.
+    pub(crate) fn commit_upper_with(
+        &self,
+        upper: &Path,
+        extra: &ExtraFiles,
+    ) -> Result<Option<LayerRef>, WorkerError> {
+        self.commit(upper, extra, true)
+    }
+
+    fn commit(
+        &self,
+        upper: &Path,
+        extra: &ExtraFiles,
+        sync: bool,
+    ) -> Result<Option<LayerRef>, WorkerError> {
         let mut entries = fs::read_dir(upper).map_err(io_err(upper))?;
         if entries.next().is_none() {
             return Ok(None);
         }
-        let stored = store_layer(
-            &self.store,
-            upper,
-            LayerSource::OverlayUpper,
-            &self.layer_opts,
-            |digest, diff_id| {
-                // Claimed before it appears, so a concurrent prune never
-                // sees it unclaimed between the commit and the cache record.
-                self.lease.hold(std::slice::from_ref(digest), &[diff_id])?;
-                Ok(())
-            },
-        )?;
+        let keep = extra.is_empty();
+        // The overlay was volatile: the upper directory's files reach the
+        // disk here, while the layer is written, before the directory
+        // becomes a snapshot.
+        let (stored, synced) = std::thread::scope(|scope| {
+            let sync = (keep && sync).then(|| scope.spawn(|| sync_dir_fs(upper)));
+            let stored = store_layer_with(
+                &self.store,
+                upper,
+                LayerSource::OverlayUpper,
+                extra,
+                &self.layer_opts,
+                |digest, diff_id| {
+                    // Claimed before it appears, so a concurrent prune never
+                    // sees it unclaimed between the commit and the cache record.
+                    self.lease.hold(std::slice::from_ref(digest), &[diff_id])?;
+                    Ok(())
+                },
+            );
+            let synced = sync.map_or(Ok(()), |sync| {
+                sync.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the sync thread panicked")))
+            });
+            (stored, synced)
+        });
+        let stored = stored?;
+        synced.map_err(io_err(upper))?;
         if stored.new {
             self.bytes_written
                 .fetch_add(stored.layer.blob.size, std::sync::atomic::Ordering::Relaxed);
         }
-        self.snapshots.adopt(&stored.layer.diff_id, upper)?;
+        if keep {
+            self.snapshots.adopt(&stored.layer.diff_id, upper)?;
+        }
         Ok(Some(stored.layer))
     }
+}
+
+/// `syncfs` of the file system that holds `dir`.
+fn sync_dir_fs(dir: &Path) -> std::io::Result<()> {
+    let fd = fs::File::open(dir)?;
+    rustix::fs::syncfs(&fd)?;
+    Ok(())
 }
