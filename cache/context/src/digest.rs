@@ -165,7 +165,7 @@ impl ContentHasher {
         h.update(b"strata-context-selection-v1\0");
         h.update([u8::from(options.include_mode) | (u8::from(options.include_owner) << 1)]);
         let mut next_root = 0;
-        let mut manifest = Manifest::new();
+        let mut named = Vec::with_capacity(selection.entries.len());
         for (entry, digest) in selection.entries.iter().zip(&entry_digests) {
             while next_root <= entry.root {
                 if let Some(r) = selection.roots.get(next_root) {
@@ -179,8 +179,11 @@ impl ContentHasher {
             h.update((entry.root as u64).to_le_bytes());
             put_str(&mut h, entry.rel.as_bytes());
             h.update(digest.0);
-            manifest.insert(entry.display_path(&selection.roots), *digest);
+            named.push((entry.display_path(&selection.roots), *digest));
         }
+        // Built in one go (sorted, then bulk-loaded); for a path listed
+        // twice the later entry wins, as it would at the destination.
+        let manifest: Manifest = named.into_iter().collect();
         for r in selection.roots.iter().skip(next_root) {
             h.update(b"R");
             h.update((r.source as u64).to_le_bytes());

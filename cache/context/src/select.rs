@@ -34,7 +34,6 @@ use crate::fnmatch::{fnmatch, has_wildcards, is_valid};
 use crate::ignore::IgnoreMatcher;
 use crate::paths::{clean_rel, join, path_cmp};
 use crate::walk::{Node, Walker};
-use rayon::slice::ParallelSliceMut;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -419,12 +418,12 @@ fn push_root(
     path: String,
     on_disk: String,
     meta: Meta,
-    mut below: Vec<RawEntry>,
+    below: Vec<RawEntry>,
     selection: &mut Selection,
 ) {
     let root = selection.roots.len();
     push_root_entry(index, path, on_disk, meta, selection);
-    below.par_sort_unstable_by(|a, b| path_cmp(&a.rel, &b.rel));
+    // The walk returns its entries sorted by `path_cmp` on `rel`.
     selection
         .entries
         .extend(below.into_iter().map(|e| SelectedEntry {

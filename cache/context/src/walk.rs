@@ -69,14 +69,23 @@ pub(crate) fn include_match(pattern: &[String], path: &[&str]) -> IncludeMatch {
     }
 }
 
+/// A child of a walked directory, in name order.
+enum Child {
+    /// A file, symlink or other non-directory that is kept.
+    Leaf(RawEntry),
+    /// A directory to walk: whether it is kept only for what is kept
+    /// below it, and its entry.
+    Dir(Node, bool, RawEntry),
+}
+
 impl Walker<'_> {
     /// Walks below `node` (not including `node` itself); entries come back
-    /// in no particular order.
+    /// sorted by [`crate::paths::path_cmp`] on `rel` (children in name
+    /// order, each directory right before its content).
     pub(crate) fn walk(&self, node: &Node) -> Result<Vec<RawEntry>, ContextError> {
         let dir = self.root.join(&node.path);
         let read = fs::read_dir(&dir).map_err(|e| ContextError::io(&dir, e))?;
-        let mut out = Vec::new();
-        let mut subdirs: Vec<(Node, bool, RawEntry)> = Vec::new();
+        let mut children: Vec<(std::ffi::OsString, Child)> = Vec::new();
         for item in read {
             let item = item.map_err(|e| ContextError::io(&dir, e))?;
             let os_name = item.file_name();
@@ -114,12 +123,13 @@ impl Walker<'_> {
                 } else {
                     None
                 };
-                out.push(RawEntry {
+                let entry = RawEntry {
                     rel,
                     path,
                     meta,
                     link_target,
-                });
+                };
+                children.push((os_name, Child::Leaf(entry)));
                 continue;
             }
 
@@ -147,26 +157,43 @@ impl Walker<'_> {
                 exclude,
                 included: included == IncludeMatch::Full,
             };
-            subdirs.push((child, lazy, entry));
+            children.push((os_name, Child::Dir(child, lazy, entry)));
         }
+        // Names never hold `/`, which sorts before every other byte in
+        // `path_cmp`: name order with each subtree after its directory is
+        // that order.
+        children.sort_unstable_by(|a, b| a.0.as_encoded_bytes().cmp(b.0.as_encoded_bytes()));
 
-        let walked: Vec<Vec<RawEntry>> = if subdirs.len() > 1 {
-            subdirs
+        let walk_dir = |child: &(std::ffi::OsString, Child)| match &child.1 {
+            Child::Dir(node, _, _) => self.walk(node).map(Some),
+            Child::Leaf(_) => Ok(None),
+        };
+        let dirs = children
+            .iter()
+            .filter(|c| matches!(c.1, Child::Dir(..)))
+            .count();
+        let walked: Vec<Option<Vec<RawEntry>>> = if dirs > 1 {
+            children
                 .par_iter()
-                .map(|(child, _, _)| self.walk(child))
+                .map(walk_dir)
                 .collect::<Result<_, _>>()?
         } else {
-            subdirs
-                .iter()
-                .map(|(child, _, _)| self.walk(child))
-                .collect::<Result<_, _>>()?
+            children.iter().map(walk_dir).collect::<Result<_, _>>()?
         };
-        for ((_, lazy, entry), below) in subdirs.into_iter().zip(walked) {
-            // A directory that is itself excluded (or only on the way to an
-            // include match) is kept only as the parent of something kept.
-            if !lazy || !below.is_empty() {
-                out.push(entry);
-                out.extend(below);
+        let mut out = Vec::with_capacity(children.len());
+        for ((_, child), below) in children.into_iter().zip(walked) {
+            match (child, below) {
+                (Child::Leaf(entry), _) => out.push(entry),
+                (Child::Dir(_, lazy, entry), below) => {
+                    let below = below.unwrap_or_default();
+                    // A directory that is itself excluded (or only on the
+                    // way to an include match) is kept only as the parent
+                    // of something kept.
+                    if !lazy || !below.is_empty() {
+                        out.push(entry);
+                        out.extend(below);
+                    }
+                }
             }
         }
         Ok(out)

@@ -161,17 +161,21 @@ impl RecordStore {
         Ok(out)
     }
 
+    /// Whether a per-file manifest is stored under `digest`.
+    pub fn has_manifest(&self, digest: &str) -> bool {
+        self.sharded("manifests", &file_name(digest)).exists()
+    }
+
     /// Stores a per-file manifest of a selection under its digest.
     pub fn put_manifest(
         &self,
         digest: &str,
         manifest: &BTreeMap<String, String>,
     ) -> Result<(), RecordError> {
-        let path = self.sharded("manifests", &file_name(digest));
-        if path.exists() {
+        if self.has_manifest(digest) {
             return Ok(());
         }
-        write_json(&path, manifest)
+        write_json(&self.sharded("manifests", &file_name(digest)), manifest)
     }
 
     /// Reads a manifest stored by [`RecordStore::put_manifest`].

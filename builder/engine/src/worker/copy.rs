@@ -166,6 +166,7 @@ impl Worker {
             }
         }
         let mut files: Option<std::collections::BTreeMap<String, String>> = None;
+        let mut selected = None;
         if let Some(git) = &sources.git {
             let commit = self.git.resolve(git, copy.checksum.as_deref())?;
             let content = format!("git {} {commit}", git.url);
@@ -182,13 +183,7 @@ impl Worker {
             };
             let digest = self.digest_selection(&source, &selection, options)?;
             h.update(digest.digest.0);
-            files = Some(
-                digest
-                    .manifest
-                    .iter()
-                    .map(|(path, d)| (path.clone(), d.hex()))
-                    .collect(),
-            );
+            selected = Some(digest.manifest);
         }
         for url in &sources.urls {
             field(&mut h, url.as_bytes());
@@ -208,10 +203,16 @@ impl Worker {
                 .get_or_insert_default()
                 .insert((*url).to_string(), entry);
         }
-        Ok(SourceDigest {
-            digest: format!("sha256:{}", hex::encode(h.finalize())),
-            files,
-        })
+        let digest = format!("sha256:{}", hex::encode(h.finalize()));
+        // The per-file manifest (for --explain) is written once per digest:
+        // a rebuild of unchanged sources does not make it again.
+        if let Some(manifest) = selected
+            && !self.records.has_manifest(&digest)
+        {
+            let map = files.get_or_insert_default();
+            map.extend(manifest.iter().map(|(path, d)| (path.clone(), d.hex())));
+        }
+        Ok(SourceDigest { digest, files })
     }
 
     /// Performs a COPY/ADD into a new layer. With `keep_snapshot` false,

@@ -100,6 +100,8 @@ pub struct Worker {
     lease: Lease,
     /// Bytes of layer blobs this worker added to the store.
     bytes_written: AtomicU64,
+    /// The cache records, to skip per-file manifests already stored.
+    records: strata_cache::RecordStore,
 }
 
 impl std::fmt::Debug for Worker {
@@ -134,6 +136,8 @@ impl Worker {
         let hasher = ContentHasher::new(StatCache::open(stat_dir)?);
         let cache_mounts = CacheMounts::open(store.root().join("cache-mounts-v1"))?;
         let store_lease = store.lease()?;
+        let records = strata_cache::RecordStore::open(store.root().join("cache-v1"))
+            .map_err(|e| WorkerError::Invalid(format!("opening the cache records: {e}")))?;
         Ok(Worker {
             _builds: builds,
             copy_snapshots,
@@ -151,6 +155,7 @@ impl Worker {
             git: git::Git::default(),
             lease: store_lease,
             bytes_written: AtomicU64::new(0),
+            records,
         })
     }
 
