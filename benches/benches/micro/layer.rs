@@ -10,7 +10,7 @@ mod write {
     use divan::counter::BytesCount;
     use std::io;
     use strata_benches::limits;
-    use strata_benches::summary::timed;
+    use strata_benches::summary::{self, timed};
     use strata_layer::{Compression, LayerSource, write_layer};
 
     /// Writes the tree's layer, with `limit` run before each sample.
@@ -36,6 +36,20 @@ mod write {
             });
     }
 
+    /// Notes how much bigger the chunked blob is than the same tar
+    /// compressed as one stream at the same level (`single`, its size).
+    fn note_ratio(what: &str, compression: Compression, single: usize) {
+        let chunked = fixture::layer(compression).digests.size;
+        let tar = fixture::tar().len();
+        summary::note(format!(
+            "{what}: chunked blob {chunked} B, one stream {single} B, {:+.2}% \
+             (ratio {:.3} vs {:.3} of the {tar} B tar)",
+            (chunked as f64 / single as f64 - 1.0) * 100.0,
+            chunked as f64 / tar as f64,
+            single as f64 / tar as f64,
+        ));
+    }
+
     /// Plain tar + SHA-256, no compression; limit: SHA-256 on one core.
     #[divan::bench(sample_count = 3, sample_size = 1)]
     fn tar(b: Bencher) {
@@ -52,6 +66,8 @@ mod write {
     /// part per core, and as one stream (`gzip -6`).
     #[divan::bench(sample_count = 3, sample_size = 1)]
     fn gzip6(b: Bencher) {
+        let single = limits::gzip(fixture::tar(), 6).unwrap();
+        note_ratio("gzip 6 size", GZIP6, single);
         bench_write(b, "layer/write/gzip6", GZIP6, |tar| {
             timed(
                 "layer/write/limit_gzip6_all_cores",
@@ -70,6 +86,8 @@ mod write {
     /// level 3 in multi-thread mode.
     #[divan::bench(sample_count = 3, sample_size = 1)]
     fn zstd3(b: Bencher) {
+        let single = limits::zstd_mt(fixture::tar(), 3, limits::cores()).unwrap();
+        note_ratio("zstd 3 size", ZSTD3, single);
         bench_write(b, "layer/write/zstd3", ZSTD3, |tar| {
             timed("layer/write/limit_zstd3_mt", tar.len() as u64, || {
                 limits::zstd_mt(tar, 3, limits::cores()).unwrap()
