@@ -418,3 +418,151 @@ fn add_git_checks_out_the_ref_and_is_keyed_by_its_commit() {
     assert!(b.stderr.contains("no-such-ref"), "{}", b.stderr);
     env.assert_store_clean();
 }
+
+#[test]
+fn add_git_query_parameters_as_buildkit() {
+    if !have_tool("git") {
+        return;
+    }
+    let env = Env::new();
+    let base = env.path("git");
+    let repo = make_repo(&base);
+    let v1 = git(&repo, &["rev-parse", "v1^{commit}"]).trim().to_string();
+    let daemon = GitDaemon::start(&base);
+    let url = daemon.url("repo");
+    let dockerfile = format!(
+        "FROM busybox\n\
+         ADD {url}?tag=v1&subdir=docs /tag/\n\
+         ADD {url}?branch=main /branch/\n\
+         ADD {url}?ref=refs/tags/v1&keep-git-dir /kept/\n\
+         ADD {url}?checksum={v1}&subdir=docs /pinned/\n"
+    );
+    let ctx = dockerfile_context(&env, "ctx", &dockerfile, &[]);
+    env.build(&ctx, &["-t", "q"]).ok();
+    let image = env.image("q");
+    assert_eq!(image.file("/tag/guide.md").text(), "guide at v1\n");
+    assert!(!image.files().contains_key("tag/a.txt"), "only the subdir");
+    assert_eq!(image.file("/branch/a.txt").text(), "a at main\n");
+    assert!(!image.files().contains_key("branch/.git"));
+    // An annotated tag named as a full ref resolves to its commit.
+    assert_eq!(image.file("/kept/a.txt").text(), "a at v1\n");
+    assert_eq!(image.file("/kept/.git").kind, 'd');
+    assert_eq!(image.file("/pinned/guide.md").text(), "guide at v1\n");
+
+    let zeros = "0".repeat(40);
+    for (src, says) in [
+        (
+            format!("{url}?tag=v1&branch=main"),
+            "branch conflicts with tag",
+        ),
+        (format!("{url}?depth=1"), "unexpected query \"depth\""),
+        // A checksum alone is the commit to fetch: there is none such.
+        (format!("{url}?checksum={zeros}"), zeros.as_str()),
+        (
+            format!("{url}?tag=v1&checksum={zeros}"),
+            "checksum mismatch",
+        ),
+    ] {
+        let ctx = dockerfile_context(&env, "bad", &format!("FROM busybox\nADD {src} /x\n"), &[]);
+        let b = env.build(&ctx, &[]).failed();
+        assert!(b.stderr.contains(says), "{src}: {}", b.stderr);
+    }
+    // The flag and the query must agree.
+    let ctx = dockerfile_context(
+        &env,
+        "both",
+        &format!("FROM busybox\nADD --keep-git-dir=true {url}?keep-git-dir=false /x\n"),
+        &[],
+    );
+    let b = env.build(&ctx, &[]).failed();
+    assert!(
+        b.stderr.contains("inconsistent keep-git-dir"),
+        "{}",
+        b.stderr
+    );
+    env.assert_store_clean();
+}
+
+/// A bare repository under `base` made from [`make_repo`]'s, for sshd.
+fn bare_repo(base: &Path) -> PathBuf {
+    let repo = make_repo(base);
+    let bare = base.join("repo.git");
+    run_ok(
+        Command::new("git")
+            .args(["clone", "-q", "--bare"])
+            .arg(&repo)
+            .arg(&bare),
+    );
+    bare
+}
+
+#[test]
+fn add_git_over_ssh_uses_the_default_agent_and_pins_the_host_key() {
+    if !have_tool("git") || !have_tool("ssh-agent") {
+        return;
+    }
+    let Some(sshd_bin) = common::ssh::sshd_binary() else {
+        return;
+    };
+    let env = Env::new();
+    let agent = common::ssh::agent_with_a_key(&env);
+    let sshd = common::ssh::Sshd::start(&sshd_bin, &env.path("sshd"), &agent.public_key);
+    let bare = bare_repo(&env.path("git"));
+    let url = sshd.url(&bare);
+    let dockerfile = format!(
+        "FROM busybox\n\
+         ADD {url}#v1:docs /docs\n\
+         ADD {url}?branch=main /src\n\
+         RUN cat /src/a.txt > /a.copy\n"
+    );
+    let ctx = dockerfile_context(&env, "ctx", &dockerfile, &[]);
+    let ssh = format!("default={}", agent.socket.display());
+    // No ~/.ssh of the test runner's is read.
+    let home = env.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let with_home = |c: &mut Command| {
+        c.env("HOME", &home);
+    };
+    env.build_with(&ctx, &["-t", "s", "--ssh", &ssh], with_home)
+        .ok();
+    let image = env.image("s");
+    assert_eq!(image.file("/docs/guide.md").text(), "guide at v1\n");
+    assert_eq!(image.file("/src/a.txt").text(), "a at main\n");
+    assert_eq!(image.file("/a.copy").text(), "a at main\n");
+    // The refs are resolved over ssh again, nothing moved: all hit.
+    let b = env
+        .build_with(&ctx, &["-t", "s", "--ssh", &ssh], with_home)
+        .ok();
+    assert_eq!(b.ran(), Vec::<String>::new());
+
+    // Without an agent the build says how to give one.
+    let b = env.build_with(&ctx, &[], with_home).failed();
+    assert!(b.stderr.contains("--ssh default"), "{}", b.stderr);
+
+    // A host known with another key is refused.
+    let other = env.path("other_host_key");
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&other),
+    );
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let other_key: Vec<&str> = other_pub.split_whitespace().take(2).collect();
+    let known = format!("[127.0.0.1]:{} {}\n", sshd.port, other_key.join(" "));
+    common::write(&home.join(".ssh/known_hosts"), &known);
+    let b = env
+        .build_with(&ctx, &["--ssh", &ssh, "--no-cache"], with_home)
+        .failed();
+    assert!(
+        b.stderr.contains("Host key verification failed")
+            || b.stderr.contains("HOST IDENTIFICATION HAS CHANGED"),
+        "{}",
+        b.stderr
+    );
+    // Known with its own key: fine.
+    let known = format!("[127.0.0.1]:{} {}\n", sshd.port, sshd.host_key);
+    common::write(&home.join(".ssh/known_hosts"), &known);
+    env.build_with(&ctx, &["--ssh", &ssh, "--no-cache"], with_home)
+        .ok();
+    env.assert_store_clean();
+}

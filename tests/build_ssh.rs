@@ -9,61 +9,7 @@ mod common;
 
 use common::{Env, dockerfile_context, have_tool, run_ok};
 use std::path::Path;
-use std::process::{Child, Command};
-
-/// An ssh-agent of the test's own, killed at the end.
-struct Agent {
-    child: Child,
-    socket: std::path::PathBuf,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn agent_with_a_key(env: &Env) -> (Agent, String) {
-    let key = env.path("id_ed25519");
-    run_ok(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "strata-test", "-f"])
-            .arg(&key),
-    );
-    // A short socket path: sockets are limited to 107 bytes.
-    let dir = tempfile::Builder::new()
-        .prefix("strata-agent-")
-        .tempdir_in("/tmp")
-        .unwrap()
-        .keep();
-    let socket = dir.join("agent.sock");
-    let child = Command::new("ssh-agent")
-        .arg("-D")
-        .arg("-a")
-        .arg(&socket)
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if socket.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let agent = Agent { child, socket };
-    run_ok(
-        Command::new("ssh-add")
-            .arg(&key)
-            .env("SSH_AUTH_SOCK", &agent.socket),
-    );
-    let fingerprint = run_ok(
-        Command::new("ssh-keygen")
-            .arg("-lf")
-            .arg(key.with_extension("pub")),
-    );
-    let fingerprint = fingerprint.split_whitespace().nth(1).unwrap().to_string();
-    (agent, fingerprint)
-}
+use std::process::Command;
 
 /// `ssh-add` and the libraries it links, laid out as a root to COPY in.
 fn ssh_add_tree(dir: &Path) {
@@ -90,7 +36,8 @@ fn ssh_mount_reaches_the_hosts_agent_as_a_non_root_user() {
         return;
     }
     let env = Env::new();
-    let (agent, fingerprint) = agent_with_a_key(&env);
+    let agent = common::ssh::agent_with_a_key(&env);
+    let fingerprint = &agent.fingerprint;
     let ctx = dockerfile_context(
         &env,
         "ctx",
@@ -107,7 +54,7 @@ RUN --mount=type=ssh,id=absent ls /run/buildkit > /tmp/absent.txt 2>&1 || echo n
     env.build(&ctx, &["-t", "ssh", "--ssh", &spec]).ok();
     let image = env.image("ssh");
     let keys = image.file("tmp/keys.txt").text();
-    assert!(keys.contains(&fingerprint), "{keys}");
+    assert!(keys.contains(fingerprint.as_str()), "{keys}");
     assert!(keys.contains("strata-test"), "{keys}");
     assert_eq!(
         image.file("tmp/sock.txt").text(),

@@ -13,6 +13,7 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod registry;
+pub mod ssh;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -31,7 +31,7 @@ mod run;
 
 pub use config::{Command, ConfigEdit, Healthcheck, HealthcheckTest};
 pub use copy::{CopySource, CopySources, CopyStep, HeredocFile};
-pub use remote::{SourceKind, url_file_name};
+pub use remote::{SourceKind, is_scp_like, url_file_name};
 pub use run::{
     BindMount, CacheMount, CacheSharing, Mount, NetworkMode, RunStep, SecretMount, SecurityMode,
     SshMount, TmpfsMount,

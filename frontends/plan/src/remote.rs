@@ -10,7 +10,7 @@ pub enum SourceKind {
     Path,
     /// An `http://` or `https://` URL of a file.
     Url,
-    /// A git repository: `git://…`, `ssh://…`, `git@host:path`, or an
+    /// A git repository: `git://…`, `ssh://…`, `user@host:path`, or an
     /// HTTP(S) URL whose path ends in `.git` (a `#ref:subdir` may follow).
     Git,
 }
@@ -18,7 +18,7 @@ pub enum SourceKind {
 impl SourceKind {
     /// Classifies a source as written (after expansion).
     pub fn of(src: &str) -> SourceKind {
-        if src.starts_with("git@") || src.starts_with("git://") || src.starts_with("ssh://") {
+        if src.starts_with("git://") || src.starts_with("ssh://") || is_scp_like(src) {
             return SourceKind::Git;
         }
         if !(src.starts_with("http://") || src.starts_with("https://")) {
@@ -31,6 +31,24 @@ impl SourceKind {
             SourceKind::Url
         }
     }
+}
+
+/// `user@host:path`, git's scp-like ssh form as BuildKit recognises it:
+/// a user of `[A-Za-z0-9_-]` and a host of `[A-Za-z0-9.-]` before the `:`.
+pub fn is_scp_like(s: &str) -> bool {
+    let Some((user, rest)) = s.split_once('@') else {
+        return false;
+    };
+    let Some((host, _)) = rest.split_once(':') else {
+        return false;
+    };
+    let ok = |part: &str, extra: u8| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == extra)
+    };
+    ok(user, b'_') && ok(host, b'.')
 }
 
 /// The name BuildKit gives a file fetched from `url`: the last segment of
@@ -87,6 +105,9 @@ mod tests {
             ("git@github.com:moby/buildkit.git", Git),
             ("git://127.0.0.1/repo", Git),
             ("ssh://git@host/repo", Git),
+            ("root@127.0.0.1:/srv/r.git", Git),
+            ("a/b@c:d", Path),
+            ("user@host/x", Path),
             ("https://example.com/file.tar", Url),
             ("http://example.com/", Url),
             ("repo.git", Path),

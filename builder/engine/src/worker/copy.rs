@@ -2,7 +2,7 @@
 
 use super::Worker;
 use super::error::{WorkerError, io_err};
-use super::git::GitSource;
+use super::git_source::GitSource;
 use super::listing::{FileJob, Writes};
 use super::sources::Source;
 use crate::chmod::Chmod;
@@ -168,7 +168,8 @@ impl Worker {
         let mut files: Option<std::collections::BTreeMap<String, String>> = None;
         let mut selected = None;
         if let Some(git) = &sources.git {
-            let commit = self.git.resolve(git, copy.checksum.as_deref())?;
+            let checksum = git.checksum_with(copy.checksum.as_deref())?;
+            let commit = self.git.resolve(git, checksum.as_deref())?;
             let content = format!("git {} {commit}", git.url);
             field(&mut h, content.as_bytes());
             let entry = hex::encode(Sha256::digest(content.as_bytes()));
@@ -245,10 +246,10 @@ impl Worker {
 
         let checkout;
         let (source, selection) = if let Some(git) = &sources.git {
-            let commit = self.git.resolve(git, copy.checksum.as_deref())?;
-            checkout = self
-                .git
-                .checkout(&self.store, git, &commit, copy.keep_git_dir)?;
+            let checksum = git.checksum_with(copy.checksum.as_deref())?;
+            let commit = self.git.resolve(git, checksum.as_deref())?;
+            let keep_git_dir = git.keep_git_dir_with(copy.keep_git_dir)?;
+            checkout = self.git.checkout(&self.store, git, &commit, keep_git_dir)?;
             let source = Source::dir(checkout.path().to_path_buf())?;
             // The repository (or its subdirectory) is a directory source.
             let root = if git.subdir.is_empty() {

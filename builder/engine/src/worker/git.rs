@@ -1,18 +1,28 @@
 //! `ADD <git repository>`: a shallow fetch of one ref with the `git`
 //! command, checked out into a directory under the store's `tmp/`.
 //!
-//! The forms are BuildKit's: `https://host/repo.git#ref:subdir`,
-//! `git://host/repo#ref`, with `ref` a branch, a tag or a commit (default
-//! `HEAD`) and `subdir` the directory whose content is added. The step is
-//! keyed by the commit the ref resolves to (`git ls-remote`, no checkout),
-//! so a moved branch reruns the step and an unmoved one hits. Files get
-//! the commit's time as mtime, so a checkout is the same bytes every time;
-//! `.git` is left out unless `--keep-git-dir`. ssh forms (`git@host:…`,
-//! `ssh://…`) need agent forwarding, which strata does not do yet.
+//! The forms are BuildKit's (parsed in `worker/git_source`): `https://`,
+//! `git://`, `ssh://` and `user@host:path`, with a `#ref:subdir` fragment
+//! or `?ref=`/`tag=`/`branch=`/`subdir=`/`checksum=` query parameters. The
+//! step is keyed by the commit the ref resolves to (`git ls-remote`, no
+//! checkout), so a moved branch reruns the step and an unmoved one hits.
+//! Files get the commit's time as mtime, so a checkout is the same bytes
+//! every time; `.git` is left out unless `--keep-git-dir`.
+//!
+//! Over ssh, git authenticates with the build's default SSH agent
+//! (`--ssh default`), as BuildKit forwards it; no key file and no ssh
+//! config of the host is read (`ssh -F /dev/null`). Host keys: BuildKit
+//! scans the server's key when the build starts and pins it for the
+//! build. Here the first connection of the build records the key in a
+//! known_hosts file the build owns (`StrictHostKeyChecking=accept-new`),
+//! so every later connection of the build must present the same key; the
+//! file starts from the user's `~/.ssh/known_hosts`, so a host already
+//! known there must present the key recorded for it.
 
+use super::git_source::GitSource;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use strata_store::Store;
@@ -21,13 +31,21 @@ use tempfile::TempDir;
 /// A failed git source.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    /// A form this version cannot fetch.
-    #[error("ADD {src}: {what} is not supported yet")]
-    Unsupported {
+    /// The source is not a git URL BuildKit accepts.
+    #[error("ADD {src}: {message}")]
+    Url {
         /// The source as written.
         src: String,
-        /// What is missing.
-        what: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An ssh source without an agent to authenticate with.
+    #[error(
+        "ADD {url}: fetching a git repository over ssh needs an SSH agent: no SSH key \"default\" forwarded (pass --ssh default, which uses $SSH_AUTH_SOCK)"
+    )]
+    NoAgent {
+        /// The repository.
+        url: String,
     },
     /// A git command failed.
     #[error("ADD {url}: git {args} failed: {stderr}")]
@@ -71,48 +89,6 @@ pub enum GitError {
     },
 }
 
-/// A git source, parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct GitSource {
-    /// The repository URL, without the fragment.
-    pub(crate) url: String,
-    /// The branch, tag or commit; empty for `HEAD`.
-    pub(crate) reference: String,
-    /// The directory inside the repository; empty for its root.
-    pub(crate) subdir: String,
-}
-
-impl GitSource {
-    /// Parses `URL[#ref[:subdir]]`.
-    pub(crate) fn parse(src: &str) -> Result<GitSource, GitError> {
-        let unsupported = |what: &str| GitError::Unsupported {
-            src: src.to_string(),
-            what: what.to_string(),
-        };
-        if src.starts_with("git@") || src.starts_with("ssh://") {
-            return Err(unsupported("fetching a git repository over ssh"));
-        }
-        let (url, fragment) = src.split_once('#').unwrap_or((src, ""));
-        if url.contains('?') {
-            return Err(unsupported("a git URL with query parameters"));
-        }
-        let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
-        let subdir = subdir.trim_matches('/');
-        if subdir.split('/').any(|c| c == "..") {
-            return Err(unsupported("a git subdirectory with `..`"));
-        }
-        Ok(GitSource {
-            url: url.to_string(),
-            reference: reference.to_string(),
-            subdir: subdir.to_string(),
-        })
-    }
-
-    fn is_commit(&self) -> bool {
-        is_commit(&self.reference)
-    }
-}
-
 fn is_commit(s: &str) -> bool {
     matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -132,14 +108,29 @@ impl Checkout {
     }
 }
 
+/// A checkout's identity: repository, commit, `.git` kept, submodules.
+type CheckoutSlot = (String, String, bool, bool);
+
 /// Git sources of one build: resolved refs and checkouts, each done once.
 #[derive(Debug, Default)]
 pub(crate) struct Git {
+    /// The build's default SSH agent (`--ssh default`), for ssh sources.
+    agent: Option<PathBuf>,
+    /// The build's known_hosts file, made on the first ssh source.
+    known_hosts: Mutex<Option<TempDir>>,
     commits: Mutex<BTreeMap<(String, String), String>>,
-    checkouts: Mutex<BTreeMap<(String, String, bool), Arc<Checkout>>>,
+    checkouts: Mutex<BTreeMap<CheckoutSlot, Arc<Checkout>>>,
 }
 
 impl Git {
+    /// Git for a build whose default SSH agent is `agent`.
+    pub(crate) fn new(agent: Option<PathBuf>) -> Git {
+        Git {
+            agent,
+            ..Git::default()
+        }
+    }
+
     /// The commit `source`'s ref names now (checked against `checksum`,
     /// a commit hash, when given).
     pub(crate) fn resolve(
@@ -151,9 +142,9 @@ impl Git {
         let known = lock(&self.commits).get(&slot).cloned();
         let commit = match known {
             Some(c) => c,
-            None if source.is_commit() => source.reference.to_ascii_lowercase(),
+            None if is_commit(&source.reference) => source.reference.to_ascii_lowercase(),
             None => {
-                let c = ls_remote(source)?;
+                let c = ls_remote(&self.runner(source)?, source)?;
                 lock(&self.commits).insert(slot, c.clone());
                 c
             }
@@ -179,65 +170,136 @@ impl Git {
         commit: &str,
         keep_git_dir: bool,
     ) -> Result<Arc<Checkout>, GitError> {
-        let slot = (source.url.clone(), commit.to_string(), keep_git_dir);
+        let slot = (
+            source.url.clone(),
+            commit.to_string(),
+            keep_git_dir,
+            source.submodules,
+        );
         if let Some(c) = lock(&self.checkouts).get(&slot) {
             return Ok(c.clone());
         }
-        let checkout = Arc::new(fetch(store, source, commit, keep_git_dir)?);
+        let runner = self.runner(source)?;
+        let checkout = Arc::new(fetch(&runner, store, source, commit, keep_git_dir)?);
         lock(&self.checkouts).insert(slot, checkout.clone());
         Ok(checkout)
     }
+
+    /// How git is run for `source`: over ssh, with the agent and the
+    /// build's known_hosts.
+    fn runner(&self, source: &GitSource) -> Result<Runner, GitError> {
+        let mut runner = Runner {
+            url: source.url.clone(),
+            env: Vec::new(),
+        };
+        if !source.ssh {
+            return Ok(runner);
+        }
+        let agent = self.agent.as_ref().ok_or_else(|| GitError::NoAgent {
+            url: source.url.clone(),
+        })?;
+        let known_hosts = self.known_hosts_file(&source.url)?;
+        let ssh = format!(
+            "ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o {}",
+            shell_quote(&format!("UserKnownHostsFile=\"{}\"", known_hosts.display()))
+        );
+        runner.env = vec![
+            ("GIT_SSH_COMMAND".into(), ssh),
+            ("SSH_AUTH_SOCK".into(), agent.display().to_string()),
+        ];
+        Ok(runner)
+    }
+
+    /// The build's known_hosts file, seeded from `~/.ssh/known_hosts`.
+    fn known_hosts_file(&self, url: &str) -> Result<PathBuf, GitError> {
+        let mut slot = lock(&self.known_hosts);
+        if let Some(dir) = slot.as_ref() {
+            return Ok(dir.path().join("known_hosts"));
+        }
+        let io = |path: &Path| io_err(url, path);
+        let dir = tempfile::Builder::new()
+            .prefix("strata-known-hosts-")
+            .tempdir()
+            .map_err(io(&std::env::temp_dir()))?;
+        let file = dir.path().join("known_hosts");
+        let user_known = std::env::var_os("HOME")
+            .map(|home| PathBuf::from(home).join(".ssh/known_hosts"))
+            .and_then(|p| std::fs::read(p).ok())
+            .unwrap_or_default();
+        std::fs::write(&file, user_known).map_err(io(&file))?;
+        *slot = Some(dir);
+        Ok(file)
+    }
+}
+
+/// `GitError::Io` for `path` of repository `url`, for `map_err`.
+fn io_err(url: &str, path: &Path) -> impl FnOnce(std::io::Error) -> GitError + use<> {
+    let (url, path) = (url.to_string(), path.display().to_string());
+    move |source| GitError::Io { url, path, source }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Runs git, returning its stdout.
-fn git(url: &str, dir: Option<&Path>, args: &[&str]) -> Result<String, GitError> {
-    let mut cmd = Command::new("git");
-    if let Some(dir) = dir {
-        cmd.arg("-C").arg(dir);
-    }
-    let out = cmd
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| GitError::Command {
-            url: url.to_string(),
-            args: args.join(" "),
-            stderr: format!("cannot run git: {e}"),
-        })?;
-    if !out.status.success() {
-        return Err(GitError::Command {
-            url: url.to_string(),
-            args: args.join(" "),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+/// `s` in single quotes for the shell git runs `GIT_SSH_COMMAND` with.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// The commit of a branch or tag (annotated tags peeled), or of `HEAD`.
-fn ls_remote(source: &GitSource) -> Result<String, GitError> {
+/// Runs git for one repository, with the environment its transport needs.
+struct Runner {
+    url: String,
+    env: Vec<(String, String)>,
+}
+
+impl Runner {
+    /// Runs git (in `dir` when given), returning its stdout.
+    fn git(&self, dir: Option<&Path>, args: &[&str]) -> Result<String, GitError> {
+        let url = self.url.as_str();
+        let mut cmd = Command::new("git");
+        if let Some(dir) = dir {
+            cmd.arg("-C").arg(dir);
+        }
+        let out = cmd
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| GitError::Command {
+                url: url.to_string(),
+                args: args.join(" "),
+                stderr: format!("cannot run git: {e}"),
+            })?;
+        if !out.status.success() {
+            return Err(GitError::Command {
+                url: url.to_string(),
+                args: args.join(" "),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// The commit of a branch, tag or full ref (annotated tags peeled), or of
+/// `HEAD`.
+fn ls_remote(runner: &Runner, source: &GitSource) -> Result<String, GitError> {
     let reference = if source.reference.is_empty() {
         "HEAD"
     } else {
         source.reference.as_str()
     };
-    let out = git(
-        &source.url,
-        None,
-        &["ls-remote", "--", &source.url, reference],
-    )?;
+    let out = runner.git(None, &["ls-remote", "--", &source.url, reference])?;
     let refs: BTreeMap<&str, &str> = out
         .lines()
         .filter_map(|l| l.split_once('\t'))
         .map(|(sha, name)| (name, sha))
         .collect();
     let wanted = [
+        format!("{reference}^{{}}"),
         reference.to_string(),
         format!("refs/tags/{reference}^{{}}"),
         format!("refs/tags/{reference}"),
@@ -254,20 +316,14 @@ fn ls_remote(source: &GitSource) -> Result<String, GitError> {
 }
 
 fn fetch(
+    runner: &Runner,
     store: &Store,
     source: &GitSource,
     commit: &str,
     keep_git_dir: bool,
 ) -> Result<Checkout, GitError> {
     let url = source.url.as_str();
-    let io = |path: &Path| {
-        let path = path.display().to_string();
-        move |e| GitError::Io {
-            url: url.to_string(),
-            path,
-            source: e,
-        }
-    };
+    let io = |path: &Path| io_err(url, path);
     let tmp_root = store.root().join("tmp");
     let dir = tempfile::Builder::new()
         .prefix("git-")
@@ -278,18 +334,17 @@ fn fetch(
     // checkout still works.
     let _ = lock_file.try_lock();
     let at = Some(dir.path());
-    git(url, at, &["init", "-q"])?;
-    git(url, at, &["remote", "add", "origin", url])?;
+    runner.git(at, &["init", "-q"])?;
+    runner.git(at, &["remote", "add", "origin", url])?;
     let wanted = if source.reference.is_empty() {
         "HEAD"
     } else {
         source.reference.as_str()
     };
-    let shallow = git(url, at, &["fetch", "-q", "--depth=1", "origin", wanted]);
-    if shallow.is_err() && source.is_commit() {
+    let shallow = runner.git(at, &["fetch", "-q", "--depth=1", "origin", wanted]);
+    if shallow.is_err() && is_commit(&source.reference) {
         // Servers may refuse a commit that is not a ref's tip: fetch all.
-        git(
-            url,
+        runner.git(
             at,
             &[
                 "fetch",
@@ -302,10 +357,9 @@ fn fetch(
     } else {
         shallow?;
     }
-    git(url, at, &["checkout", "-q", "--detach", commit])?;
-    if dir.path().join(".gitmodules").exists() {
-        git(
-            url,
+    runner.git(at, &["checkout", "-q", "--detach", commit])?;
+    if source.submodules && dir.path().join(".gitmodules").exists() {
+        runner.git(
             at,
             &[
                 "submodule",
@@ -317,7 +371,8 @@ fn fetch(
             ],
         )?;
     }
-    let time: i64 = git(url, at, &["log", "-1", "--format=%ct", commit])?
+    let time: i64 = runner
+        .git(at, &["log", "-1", "--format=%ct", commit])?
         .trim()
         .parse()
         .unwrap_or(0);
@@ -337,25 +392,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sources_parse_like_buildkit() {
-        let s = GitSource::parse("https://h/r.git#v1.0:docs/site/").unwrap();
-        assert_eq!(
-            (s.url.as_str(), s.reference.as_str(), s.subdir.as_str()),
-            ("https://h/r.git", "v1.0", "docs/site")
-        );
-        let s = GitSource::parse("git://127.0.0.1:9418/r").unwrap();
-        assert_eq!((s.reference.as_str(), s.subdir.as_str()), ("", ""));
-        let s = GitSource::parse("https://h/r.git#:sub").unwrap();
-        assert_eq!((s.reference.as_str(), s.subdir.as_str()), ("", "sub"));
-        for bad in [
-            "git@github.com:moby/buildkit.git",
-            "ssh://git@h/r.git",
-            "https://h/r.git?ref=main",
-            "https://h/r.git#main:../etc",
-        ] {
-            let e = GitSource::parse(bad).unwrap_err();
-            assert!(e.to_string().contains("not supported"), "{bad}: {e}");
-        }
+    fn ssh_command_quotes_paths() {
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod decompress;
 mod error;
 mod fetch;
 mod git;
+mod git_source;
 mod listing;
 mod mount_share;
 mod run;
@@ -138,6 +139,7 @@ impl Worker {
         let store_lease = store.lease()?;
         let records = strata_cache::RecordStore::open(store.root().join("cache-v1"))
             .map_err(|e| WorkerError::Invalid(format!("opening the cache records: {e}")))?;
+        let git = git::Git::new(opts.ssh.get("default").cloned());
         Ok(Worker {
             _builds: builds,
             copy_snapshots,
@@ -152,7 +154,7 @@ impl Worker {
             cancel: CancelToken::new(),
             images,
             fetcher: fetch::Fetcher::new(),
-            git: git::Git::default(),
+            git,
             lease: store_lease,
             bytes_written: AtomicU64::new(0),
             records,
