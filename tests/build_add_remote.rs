@@ -14,19 +14,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// A file the server hands out: its bytes and `Last-Modified`.
+/// A file the server hands out: its bytes, `Last-Modified` and `ETag`.
 #[derive(Clone)]
 struct Served {
     body: Vec<u8>,
     last_modified: Option<&'static str>,
+    etag: Option<String>,
 }
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 (one thread, one request per
-/// connection), counting the requests it answers.
+/// connection), counting the requests it answers and the bodies it sends.
+/// It answers `304 Not Modified` to a matching `If-None-Match` (or, for a
+/// file without an ETag, `If-Modified-Since`).
 struct Server {
     port: u16,
     files: Arc<Mutex<BTreeMap<String, Served>>>,
     requests: Arc<AtomicUsize>,
+    bodies: Arc<AtomicUsize>,
 }
 
 impl Server {
@@ -35,18 +39,20 @@ impl Server {
         let port = listener.local_addr().unwrap().port();
         let files: Arc<Mutex<BTreeMap<String, Served>>> = Arc::default();
         let requests = Arc::new(AtomicUsize::new(0));
-        let (f, r) = (files.clone(), requests.clone());
+        let bodies = Arc::new(AtomicUsize::new(0));
+        let (f, r, b) = (files.clone(), requests.clone(), bodies.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 r.fetch_add(1, Ordering::SeqCst);
-                answer(stream, &f);
+                answer(stream, &f, &b);
             }
         });
         Server {
             port,
             files,
             requests,
+            bodies,
         }
     }
 
@@ -55,13 +61,28 @@ impl Server {
     }
 
     fn put(&self, path: &str, body: &[u8], last_modified: Option<&'static str>) {
+        self.put_tagged(path, body, last_modified, None);
+    }
+
+    fn put_tagged(
+        &self,
+        path: &str,
+        body: &[u8],
+        last_modified: Option<&'static str>,
+        etag: Option<&str>,
+    ) {
         self.files.lock().unwrap().insert(
             path.to_string(),
             Served {
                 body: body.to_vec(),
                 last_modified,
+                etag: etag.map(str::to_string),
             },
         );
+    }
+
+    fn bodies(&self) -> usize {
+        self.bodies.load(Ordering::SeqCst)
     }
 
     fn requests(&self) -> usize {
@@ -69,32 +90,51 @@ impl Server {
     }
 }
 
-fn answer(stream: TcpStream, files: &Mutex<BTreeMap<String, Served>>) {
+fn answer(stream: TcpStream, files: &Mutex<BTreeMap<String, Served>>, bodies: &AtomicUsize) {
     let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
         return;
     }
+    let mut headers = BTreeMap::new();
     loop {
         let mut line = String::new();
         match reader.read_line(&mut line) {
             Ok(0) | Err(_) => break,
             Ok(_) if line == "\r\n" || line == "\n" => break,
-            Ok(_) => {}
+            Ok(_) => {
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                }
+            }
         }
     }
     let target = request_line.split_whitespace().nth(1).unwrap_or("/");
     let path = target.split('?').next().unwrap_or("/");
     let served = files.lock().unwrap().get(path).cloned();
     let mut stream = reader.into_inner();
+    let unchanged = served.as_ref().is_some_and(|s| match &s.etag {
+        Some(etag) => headers.get("if-none-match") == Some(etag),
+        None => {
+            s.last_modified.is_some()
+                && headers.get("if-modified-since").map(String::as_str) == s.last_modified
+        }
+    });
     let _ = match served {
+        Some(_) if unchanged => {
+            stream.write_all(b"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n")
+        }
         Some(s) => {
+            bodies.fetch_add(1, Ordering::SeqCst);
             let mut head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n",
                 s.body.len()
             );
             if let Some(lm) = s.last_modified {
                 head.push_str(&format!("Last-Modified: {lm}\r\n"));
+            }
+            if let Some(etag) = &s.etag {
+                head.push_str(&format!("ETag: {etag}\r\n"));
             }
             head.push_str("\r\n");
             stream
@@ -211,6 +251,46 @@ fn add_url_cache_follows_the_fetched_content() {
     let b = env.build(&ctx, &[]).failed();
     assert!(b.stderr.contains(&missing), "{}", b.stderr);
     assert!(b.stderr.contains("404"), "{}", b.stderr);
+    env.assert_store_clean();
+}
+
+#[test]
+fn add_url_unchanged_remote_file_is_revalidated_not_downloaded_again() {
+    let server = Server::start();
+    server.put_tagged("/e.txt", b"etag one\n", None, Some("\"v1\""));
+    let lm = "Mon, 01 Jan 2024 00:00:00 GMT";
+    server.put("/m.txt", b"dated\n", Some(lm));
+    server.put("/plain.txt", b"no validators\n", None);
+    let env = Env::new();
+    let dockerfile = format!(
+        "FROM busybox\nADD {} /e.txt\nADD {} /m.txt\nADD {} /plain.txt\nRUN cat /e.txt /m.txt > /both\n",
+        server.url("/e.txt"),
+        server.url("/m.txt"),
+        server.url("/plain.txt"),
+    );
+    let ctx = dockerfile_context(&env, "ctx", &dockerfile, &[]);
+    assert_eq!(env.build(&ctx, &["-t", "r"]).ok().ran().len(), 4);
+    assert_eq!(server.bodies(), 3);
+    // The next build asks again, gets 304 for the files with validators and
+    // downloads only the one without: every step hits.
+    let before = server.requests();
+    let b = env.build(&ctx, &["-t", "r"]).ok();
+    assert_eq!(b.ran(), Vec::<String>::new());
+    assert_eq!(server.requests() - before, 3, "each URL is still asked");
+    assert_eq!(server.bodies(), 4, "only /plain.txt was sent again");
+    let image = env.image("r");
+    assert_eq!(image.file("/m.txt").mtime, 1_704_067_200);
+    assert_eq!(image.file("/both").text(), "etag one\ndated\n");
+    // A new ETag: downloaded, and the step and all after it rerun.
+    server.put_tagged("/e.txt", b"etag two\n", None, Some("\"v2\""));
+    let b = env.build(&ctx, &["-t", "r"]).ok();
+    assert_eq!(b.ran().len(), 4, "{}", b.stderr);
+    assert_eq!(env.image("r").file("/both").text(), "etag two\ndated\n");
+    // A record whose bytes were pruned is not trusted: a full download.
+    run_ok(env.strata().args(["cache", "prune", "--all"]));
+    let sent = server.bodies();
+    env.build(&ctx, &["-t", "r"]).ok();
+    assert_eq!(server.bodies() - sent, 3);
     env.assert_store_clean();
 }
 

@@ -9,13 +9,22 @@
 //! path ([`strata_plan::url_file_name`]), gets mode 0600, and its mtime
 //! from the `Last-Modified` header when the server sends one (the copy in
 //! `worker/copy` applies those).
+//!
+//! Revalidation, as BuildKit: after a download the store keeps the bytes
+//! as a blob and a small record per URL (`http-v1/<sha256 of the URL>.json`:
+//! `ETag`, `Last-Modified`, the blob's digest), written atomically. The
+//! next build sends `If-None-Match` / `If-Modified-Since`; a `304 Not
+//! Modified` reuses the stored bytes, so an unchanged remote file is not
+//! downloaded again and the step keeps its key. A record whose blob was
+//! pruned is ignored.
 
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use strata_store::Store;
+use strata_store::{Digest, Store};
 use tempfile::NamedTempFile;
 
 /// A failed download.
@@ -77,6 +86,36 @@ pub(crate) struct Download {
     pub(crate) digest: String,
     /// `Last-Modified`, in seconds since the epoch, when the server sent it.
     pub(crate) mtime: Option<i64>,
+}
+
+/// What the store remembers of a URL's last download (`http-v1/`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Validators {
+    /// The URL (the file name is its hash).
+    url: String,
+    /// The `ETag` the server sent.
+    etag: Option<String>,
+    /// The `Last-Modified` the server sent, as sent.
+    last_modified: Option<String>,
+    /// `sha256:…` of the bytes, a blob in the store.
+    digest: String,
+}
+
+fn validators_path(store: &Store, url: &str) -> PathBuf {
+    store.root().join("http-v1").join(format!(
+        "{}.json",
+        hex::encode(Sha256::digest(url.as_bytes()))
+    ))
+}
+
+/// The record of `url`'s last download, when its blob is still stored
+/// (claimed, so a prune running meanwhile keeps it).
+fn load_validators(store: &Store, url: &str) -> Option<(Validators, Digest)> {
+    let bytes = std::fs::read(validators_path(store, url)).ok()?;
+    let v: Validators = serde_json::from_slice(&bytes).ok()?;
+    let digest: Digest = v.digest.parse().ok()?;
+    (v.url == url && (v.etag.is_some() || v.last_modified.is_some()) && store.claim_blob(&digest))
+        .then_some((v, digest))
 }
 
 /// Downloads of one build, by URL.
@@ -155,30 +194,52 @@ impl Fetcher {
         } else {
             &self.agent
         };
-        let resp = agent
-            .get(url)
-            .call()
-            .map_err(|e| transport(e.to_string()))?;
+        let known = load_validators(store, url);
+        let mut request = agent.get(url);
+        if let Some((v, _)) = &known {
+            if let Some(etag) = &v.etag {
+                request = request.header("If-None-Match", etag);
+            }
+            if let Some(lm) = &v.last_modified {
+                request = request.header("If-Modified-Since", lm);
+            }
+        }
+        let resp = request.call().map_err(|e| transport(e.to_string()))?;
         let status = resp.status().as_u16();
+        let write_err = |source| FetchError::Write {
+            url: url.to_string(),
+            source,
+        };
+        if status == 304
+            && let Some((v, digest)) = known
+        {
+            // Unchanged: the stored bytes, in a temp file of this build.
+            let file = store.temp_file()?;
+            std::fs::copy(store.blob_path(&digest), file.path()).map_err(write_err)?;
+            return Ok(Download {
+                file,
+                digest: v.digest,
+                mtime: v.last_modified.as_deref().and_then(parse_http_date),
+            });
+        }
         if !(200..300).contains(&status) {
             return Err(FetchError::Status {
                 url: url.to_string(),
                 status,
             });
         }
-        let mtime = resp
-            .headers()
-            .get("last-modified")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_http_date);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (etag, last_modified) = (header("etag"), header("last-modified"));
+        let mtime = last_modified.as_deref().and_then(parse_http_date);
         let mut body = resp.into_body();
         let mut reader = body.as_reader();
         let mut file = store.temp_file()?;
         let mut sha256 = Sha256::new();
-        let write_err = |source| FetchError::Write {
-            url: url.to_string(),
-            source,
-        };
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = match reader.read(&mut buf) {
@@ -191,13 +252,53 @@ impl Fetcher {
             file.write_all(&buf[..n]).map_err(write_err)?;
         }
         file.flush().map_err(write_err)?;
-        let download = Download {
+        let digest = format!("sha256:{}", hex::encode(sha256.finalize()));
+        if etag.is_some() || last_modified.is_some() {
+            remember(
+                store,
+                file.path(),
+                &digest,
+                Validators {
+                    url: url.to_string(),
+                    etag,
+                    last_modified,
+                    digest: digest.clone(),
+                },
+            )?;
+        }
+        Ok(Download {
             file,
-            digest: format!("sha256:{}", hex::encode(sha256.finalize())),
+            digest,
             mtime,
-        };
-        Ok(download)
+        })
     }
+}
+
+/// Keeps a download's bytes as a blob and its validators beside them, so
+/// the next build can revalidate instead of downloading again.
+fn remember(
+    store: &Store,
+    file: &std::path::Path,
+    digest: &str,
+    validators: Validators,
+) -> Result<(), FetchError> {
+    let expected: Digest = digest.parse().map_err(|_| FetchError::Transport {
+        url: validators.url.clone(),
+        message: format!("bad digest {digest}"),
+    })?;
+    store.import_blob_file(file, Some(&expected))?;
+    let path = validators_path(store, &validators.url);
+    let dir = store.root().join("http-v1");
+    std::fs::create_dir_all(&dir).map_err(|source| FetchError::Write {
+        url: validators.url.clone(),
+        source,
+    })?;
+    let bytes = serde_json::to_vec(&validators).map_err(|e| FetchError::Transport {
+        url: validators.url.clone(),
+        message: format!("encoding the download record: {e}"),
+    })?;
+    store.write_file_atomic(&path, &bytes)?;
+    Ok(())
 }
 
 /// A download against `--checksum` (sha256 was computed while
