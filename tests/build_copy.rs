@@ -404,3 +404,18 @@ COPY tree /d/
         "the symlink in the destination is kept"
     );
 }
+
+/// Regression: a last COPY whose only new entries are at the top of the
+/// root (`COPY f.txt /f.txt`) left the overlay's upper directory empty, and
+/// the step committed no layer at all, dropping the listed file.
+#[test]
+fn a_last_copy_into_the_root_directory_keeps_its_file() {
+    let env = Env::new();
+    let files = &[("f.txt", "top\n"), ("g.txt", "g\n")];
+    let dockerfile = "FROM busybox\nCOPY f.txt /f.txt\nCOPY g.txt /\n";
+    let ctx = dockerfile_context(&env, "root-copy", dockerfile, files);
+    env.build(&ctx, &["-t", "rootcopy"]).ok();
+    let files = env.image("rootcopy").files();
+    assert_eq!(files["f.txt"].text(), "top\n");
+    assert_eq!(files["g.txt"].text(), "g\n");
+}

@@ -214,8 +214,10 @@ impl Worker {
         extra: &ExtraFiles,
         sync: bool,
     ) -> Result<Option<LayerRef>, WorkerError> {
+        // Entries listed at the top (`COPY f /f`) leave the upper
+        // directory empty: they still make a layer.
         let mut entries = fs::read_dir(upper).map_err(io_err(upper))?;
-        if entries.next().is_none() {
+        if entries.next().is_none() && extra.is_empty() {
             return Ok(None);
         }
         let keep = extra.is_empty();
