@@ -309,6 +309,12 @@ pub struct BuildArgs {
     #[arg(long = "no-cache-filter", value_name = "STAGE")]
     pub no_cache_filter: Vec<String>,
 
+    /// Explain cache misses in full: reasons name every changed file (not
+    /// only the first three), and the build ends with the list of steps
+    /// that ran and why, also with `--progress=quiet`.
+    #[arg(long, visible_alias = "explain-misses")]
+    pub explain: bool,
+
     /// Networking for RUN steps: `default` (the host's), `host` or `none`.
     #[arg(long, default_value = "default", value_parser = ["default", "host", "none"])]
     pub network: String,

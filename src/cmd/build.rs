@@ -278,6 +278,7 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         layer_media_type: media_type,
         history_id: Some(report::history_id(&context, args)),
         imported,
+        explain_all_files: args.explain,
     };
     let started = std::time::Instant::now();
     let solved = solve(&plan, &worker, &records, progress.as_ref(), &solve_opts);
@@ -366,6 +367,9 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
     if let Some(path) = &args.iidfile {
         std::fs::write(path, &image.config.digest)
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.explain {
+        eprint!("{}", report::explain_misses(&solved.steps));
     }
     if quiet {
         println!("{}", image.config.digest);

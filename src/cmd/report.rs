@@ -134,6 +134,22 @@ impl Summary {
     }
 }
 
+/// `--explain`'s recap: every step that ran, with why, in build order.
+pub fn explain_misses(steps: &[StepReport]) -> String {
+    let misses: Vec<String> = steps
+        .iter()
+        .filter_map(|s| match &s.status {
+            StepStatus::Ran(reason) => Some(format!("  {}: {reason}\n", s.step)),
+            _ => None,
+        })
+        .collect();
+    if misses.is_empty() {
+        "cache misses: none\n".to_string()
+    } else {
+        format!("cache misses ({}):\n{}", misses.len(), misses.concat())
+    }
+}
+
 /// Writes `--metadata-file`: BuildKit's keys plus strata's per-step report.
 pub fn write_metadata(
     path: &Path,

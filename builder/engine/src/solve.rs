@@ -8,7 +8,9 @@
 //! [`Ops`] and records the result with what went into the key, so a later
 //! miss can say what changed.
 
-use crate::explain::{LastBuild, StepHistory, explain_miss};
+use crate::explain::{
+    LISTED_FILES, LastBuild, MissContext, StepHistory, describe_base, explain_miss,
+};
 use crate::image_config::{ImageConfig, StageConfig};
 use crate::key::step_definition;
 use crate::ops::{OpError, Ops, PreparedRun, Stages};
@@ -36,6 +38,20 @@ pub struct SolveOptions {
     /// Caches imported with `--cache-from`, asked when the local records
     /// miss.
     pub imported: Option<std::sync::Arc<dyn strata_cache::ImportedCache>>,
+    /// `--explain`: reasons name every changed file, not only the first
+    /// [`LISTED_FILES`].
+    pub explain_all_files: bool,
+}
+
+/// What came before a step in its stage, for explanations of its miss.
+#[derive(Debug, Default)]
+struct Lineage {
+    /// The stage's base (see [`describe_base`]).
+    base: String,
+    /// Configuration-only steps since the last keyed step.
+    config_before: Vec<String>,
+    /// The first step of the stage that missed, with its reason.
+    first_miss: Option<String>,
 }
 
 /// How a step was satisfied.
@@ -338,7 +354,10 @@ impl StageBuilder<'_> {
     fn build(&mut self) -> Result<State, BuildError> {
         let mut state = stage_base(self.stage, self.ops, self.stages)?;
         let total = self.stage.steps.len() + 1;
-        let mut first_miss: Option<String> = None;
+        let mut lineage = Lineage {
+            base: describe_base(&self.stage.base, &state),
+            ..Lineage::default()
+        };
         for (i, step) in self.stage.steps.iter().enumerate() {
             let sref = StepRef {
                 stage: self.stage.id.0,
@@ -348,8 +367,12 @@ impl StageBuilder<'_> {
                 text: step.text.clone(),
             };
             let started = Instant::now();
-            let status = self.step(&mut state, step, &sref, &mut first_miss)?;
-            let (key, status) = status;
+            let (key, status) = self.step(&mut state, step, &sref, &mut lineage)?;
+            if status == StepStatus::Config {
+                lineage.config_before.push(step.text.clone());
+            } else {
+                lineage.config_before.clear();
+            }
             self.reports.push(StepReport {
                 step: sref,
                 line: step.span.start_line,
@@ -366,13 +389,20 @@ impl StageBuilder<'_> {
         state: &mut State,
         step: &Step,
         sref: &StepRef,
-        first_miss: &mut Option<String>,
+        lineage: &mut Lineage,
     ) -> Result<(Option<Key>, StepStatus), BuildError> {
         let op_err = |cause| BuildError::Step {
             step: sref.clone(),
             line: step.span.start_line,
             cause,
         };
+        let env: BTreeSet<&str> = (state.config.image.config.env.iter().flatten())
+            .map(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k))
+            .collect();
+        let build_args: BTreeSet<String> = (step.build_args.iter())
+            .filter(|(k, _)| matches!(step.kind, StepKind::Run(_)) && !env.contains(k.as_str()))
+            .map(|(k, _)| k.clone())
+            .collect();
         let Some(keyed) = key_step(self.ops, state, step, self.stages).map_err(op_err)? else {
             return Ok((None, StepStatus::Config));
         };
@@ -386,13 +416,16 @@ impl StageBuilder<'_> {
             ..
         } = keyed;
         let history_slot = format!("{}:{}", self.stage.id.0, sref.index);
-        self.history.steps.insert(
-            history_slot.clone(),
-            StepHistory {
-                text: step.text.clone(),
-                inputs: inputs.clone(),
-            },
-        );
+        let current = StepHistory {
+            text: step.text.clone(),
+            inputs: inputs.clone(),
+            base: Some(lineage.base.clone()),
+            config_before: lineage.config_before.clone(),
+            build_args,
+        };
+        self.history
+            .steps
+            .insert(history_slot.clone(), current.clone());
         self.progress.event(Event::Started(sref.clone()));
         if !self.no_cache()
             && let Some(record) = self.records.get(&key)?.or_else(|| {
@@ -423,17 +456,17 @@ impl StageBuilder<'_> {
         let reason = if self.no_cache() {
             MissReason::NoCache
         } else {
+            let cx = MissContext {
+                first_miss: lineage.first_miss.as_deref(),
+                records: self.records,
+                max_files: (!self.opts.explain_all_files).then_some(LISTED_FILES),
+            };
             MissReason::Changed {
-                detail: explain_miss(
-                    self.previous.steps.get(&history_slot),
-                    &inputs,
-                    first_miss.as_deref(),
-                    self.records,
-                ),
+                detail: explain_miss(self.previous.steps.get(&history_slot), &current, &cx),
             }
         };
-        if first_miss.is_none() {
-            *first_miss = Some(step.text.clone());
+        if lineage.first_miss.is_none() {
+            lineage.first_miss = Some(format!("{} ({reason})", step.text));
         }
         self.progress
             .event(Event::Running(sref.clone(), reason.clone()));

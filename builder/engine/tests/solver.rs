@@ -267,7 +267,10 @@ fn django_edit_sequence_reruns_only_what_changed() {
     let st = statuses(&dep);
     assert_eq!(st[0], "cached");
     assert_eq!(st[1], "ran: 1 file changed: requirements.txt");
-    assert_eq!(st[2], "ran: parent changed: COPY requirements.txt /code/");
+    assert_eq!(
+        st[2],
+        "ran: parent changed: COPY requirements.txt /code/ (1 file changed: requirements.txt)"
+    );
 
     // Revert: hits the earlier result.
     ops.set("requirements.txt", "django\n");
@@ -396,7 +399,7 @@ fn build_args_change_run_keys_only_where_in_scope() {
     ops.take_ran();
     let out = solve(&with_arg("1.1"), &ops, &records, &NoProgress, &opts()).unwrap();
     assert_eq!(ops.take_ran(), ["RUN make"]);
-    assert_eq!(statuses(&out)[1], "ran: env VERSION: 1.0 → 1.1");
+    assert_eq!(statuses(&out)[1], "ran: ARG VERSION: 1.0 → 1.1");
 }
 
 #[test]

@@ -1,0 +1,383 @@
+//! What the cache tells the user (issue 5): each step's CACHED or run time,
+//! the summary line, and why every miss missed, in the progress, in
+//! `--metadata-file` and, with `--explain`, in full at the end.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Build, Env, dockerfile_context, write};
+
+const DOCKERFILE: &str = "\
+FROM busybox
+ARG VERSION=1.0
+ENV MODE=dev
+WORKDIR /code
+COPY requirements.txt /code/
+RUN cat requirements.txt > /deps && echo \"$VERSION $MODE\" > /version
+COPY . /code/
+CMD [\"cat\", \"/version\"]
+";
+
+fn project(env: &Env) -> std::path::PathBuf {
+    dockerfile_context(
+        env,
+        "app",
+        DOCKERFILE,
+        &[
+            ("requirements.txt", "django==5.0\n"),
+            ("manage.py", "print('manage')\n"),
+            ("mysite/views.py", "def index(): pass\n"),
+        ],
+    )
+}
+
+/// The progress lines about steps, numbers and times replaced by `N`:
+/// a step's header, `CACHED`, `cache miss: …`, `DONE Ns`; not the output
+/// of RUN steps.
+fn progress(b: &Build) -> Vec<String> {
+    b.stderr
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .filter(|l| {
+            let rest = l.split_once(' ').map_or("", |(_, r)| r);
+            let first = rest.split(' ').next().unwrap_or("");
+            // `#3 0.123 text` is a line of a step's output.
+            !(first.contains('.') && first.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        })
+        .map(numbers_to_n)
+        .collect()
+}
+
+/// Replaces every run of digits (with dots) by `N`.
+fn numbers_to_n(line: &str) -> String {
+    let mut out = String::new();
+    let mut in_number = false;
+    for c in line.chars() {
+        if c.is_ascii_digit() || (in_number && c == '.') {
+            if !in_number {
+                out.push('N');
+                in_number = true;
+            }
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The summary line, numbers replaced by `N`.
+fn summary(b: &Build) -> String {
+    let line = b
+        .stderr
+        .lines()
+        .find(|l| l.contains(" steps: "))
+        .unwrap_or_else(|| panic!("no summary in:\n{}", b.stderr));
+    numbers_to_n(line)
+}
+
+/// (instruction, reason) of every step that ran, from the metadata.
+fn reasons(b: &Build) -> Vec<(String, String)> {
+    b.steps()
+        .iter()
+        .filter(|s| s["status"] == "ran")
+        .map(|s| {
+            (
+                s["instruction"].as_str().unwrap_or_default().to_string(),
+                s["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+const COPY_REQ: &str = "COPY requirements.txt /code/";
+const RUN: &str = "RUN cat requirements.txt > /deps && echo \"$VERSION $MODE\" > /version";
+const COPY_ALL: &str = "COPY . /code/";
+
+#[test]
+fn each_step_shows_cached_or_its_run_time_and_the_build_ends_with_a_summary() {
+    let env = Env::new();
+    let ctx = project(&env);
+    let cold = env.build(&ctx, &["-t", "app"]).ok();
+    assert_eq!(
+        progress(&cold),
+        [
+            "#N [stage-N N/N] WORKDIR /code",
+            "#N cache miss: not built before",
+            "#N DONE Ns",
+            "#N [stage-N N/N] COPY requirements.txt /code/",
+            "#N cache miss: not built before",
+            "#N DONE Ns",
+            &format!("#N [stage-N N/N] {RUN}"),
+            "#N cache miss: not built before",
+            "#N DONE Ns",
+            "#N [stage-N N/N] COPY . /code/",
+            "#N cache miss: not built before",
+            "#N DONE Ns",
+        ],
+        "{}",
+        cold.stderr
+    );
+    let line = summary(&cold);
+    assert!(
+        line.starts_with("N steps: N cached, N run, hit rate N%; wrote N")
+            && line.ends_with(" of layers; hashed N files (N bytes); Ns"),
+        "{line}"
+    );
+    assert!(
+        cold.stderr
+            .contains("4 steps: 0 cached, 4 run, hit rate 0.0%;"),
+        "{}",
+        cold.stderr
+    );
+
+    let again = env.build(&ctx, &["-t", "app"]).ok();
+    assert_eq!(
+        progress(&again),
+        [
+            "#N [stage-N N/N] WORKDIR /code",
+            "#N CACHED",
+            "#N [stage-N N/N] COPY requirements.txt /code/",
+            "#N CACHED",
+            &format!("#N [stage-N N/N] {RUN}"),
+            "#N CACHED",
+            "#N [stage-N N/N] COPY . /code/",
+            "#N CACHED",
+        ],
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again
+            .stderr
+            .contains("4 steps: 4 cached, 0 run, hit rate 100.0%; wrote 0B of layers;"),
+        "{}",
+        again.stderr
+    );
+    // The step numbers and positions are BuildKit's: `#1 [stage-0 3/7] …`.
+    assert!(
+        again.stderr.contains("[stage-0 3/7] WORKDIR /code\n"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn every_miss_names_the_input_that_changed_since_the_last_build() {
+    let env = Env::new();
+    let ctx = project(&env);
+    let cold = env.build(&ctx, &["-t", "app"]).ok();
+    assert_eq!(
+        reasons(&cold),
+        pairs(&[
+            ("WORKDIR /code", "not built before"),
+            (COPY_REQ, "not built before"),
+            (RUN, "not built before"),
+            (COPY_ALL, "not built before"),
+        ])
+    );
+
+    // A source file.
+    write(&ctx.join("mysite/views.py"), "def index(): return 1\n");
+    let edit = env.build(&ctx, &["-t", "app"]).ok();
+    assert_eq!(
+        reasons(&edit),
+        pairs(&[(COPY_ALL, "1 file changed: mysite/views.py")])
+    );
+    assert!(
+        edit.stderr
+            .contains("cache miss: 1 file changed: mysite/views.py\n"),
+        "{}",
+        edit.stderr
+    );
+
+    // A dependency: the install says which earlier step changed, and why.
+    write(
+        &ctx.join("requirements.txt"),
+        "django==5.0\nrequests==2.32\n",
+    );
+    let dep = env.build(&ctx, &["-t", "app"]).ok();
+    let parent = "parent changed: COPY requirements.txt /code/ (1 file changed: requirements.txt)";
+    assert_eq!(
+        reasons(&dep),
+        pairs(&[
+            (COPY_REQ, "1 file changed: requirements.txt"),
+            (RUN, parent),
+            (COPY_ALL, parent),
+        ])
+    );
+
+    // A build argument, from the first step that has it in scope.
+    let arg = env
+        .build(&ctx, &["-t", "app", "--build-arg", "VERSION=1.1"])
+        .ok();
+    assert_eq!(
+        reasons(&arg),
+        pairs(&[
+            (RUN, "ARG VERSION: 1.0 → 1.1"),
+            (
+                COPY_ALL,
+                "parent changed: RUN cat requirements.txt > /deps && echo \"$VERSION $MODE\" > /version (ARG VERSION: 1.0 → 1.1)"
+            ),
+        ])
+    );
+    assert_eq!(env.image("app").file("/version").text(), "1.1 dev\n");
+
+    // Files added and removed.
+    std::fs::remove_file(ctx.join("manage.py")).expect("rm");
+    write(&ctx.join("mysite/urls.py"), "urls = []\n");
+    let files = env
+        .build(&ctx, &["-t", "app", "--build-arg", "VERSION=1.1"])
+        .ok();
+    assert_eq!(
+        reasons(&files),
+        pairs(&[(
+            COPY_ALL,
+            "1 file added: mysite/urls.py; 1 file removed: manage.py"
+        )])
+    );
+
+    // A configuration step before the first step that ran.
+    let dockerfile = DOCKERFILE.replace("ENV MODE=dev", "ENV MODE=prod");
+    write(&ctx.join("Dockerfile"), &dockerfile);
+    let config = env
+        .build(&ctx, &["-t", "app", "--build-arg", "VERSION=1.1"])
+        .ok();
+    let env_changed = "parent changed: ENV MODE=prod; was: ENV MODE=dev";
+    let after = "parent changed: WORKDIR /code (parent changed: ENV MODE=prod; was: ENV MODE=dev)";
+    assert_eq!(
+        reasons(&config),
+        pairs(&[
+            ("WORKDIR /code", env_changed),
+            (COPY_REQ, after),
+            (RUN, after),
+            (COPY_ALL, after),
+        ])
+    );
+
+    // --no-cache.
+    let fresh = env
+        .build(
+            &ctx,
+            &["-t", "app", "--build-arg", "VERSION=1.1", "--no-cache"],
+        )
+        .ok();
+    assert_eq!(
+        reasons(&fresh),
+        pairs(&[
+            ("WORKDIR /code", "--no-cache"),
+            (COPY_REQ, "--no-cache"),
+            (RUN, "--no-cache"),
+            (COPY_ALL, "--no-cache"),
+        ])
+    );
+    // The metadata gives every keyed step its key and status.
+    for step in fresh.steps() {
+        if step["status"] != "config" {
+            assert_eq!(step["key"].as_str().expect("key").len(), 64);
+        }
+    }
+}
+
+#[test]
+fn a_new_base_image_and_new_mount_content_are_named() {
+    let env = Env::new();
+    let base = dockerfile_context(
+        &env,
+        "base",
+        "FROM busybox\nRUN echo v2 > /base-version\n",
+        &[],
+    );
+    env.build(&base, &["-t", "base2"]).ok();
+    let ctx = dockerfile_context(
+        &env,
+        "app",
+        "ARG BASE=busybox\nFROM $BASE\nRUN --mount=type=bind,source=data,target=/data cat /data/x > /x\n",
+        &[("data/x", "1\n")],
+    );
+    env.build(&ctx, &["-t", "app"]).ok();
+    write(&ctx.join("data/x"), "2\n");
+    let mount = env.build(&ctx, &["-t", "app"]).ok();
+    let run = "RUN --mount=type=bind,source=data,target=/data cat /data/x > /x";
+    assert_eq!(
+        reasons(&mount),
+        pairs(&[(run, "mount /data content changed")])
+    );
+
+    let b = env
+        .build(&ctx, &["-t", "app", "--build-arg", "BASE=base2"])
+        .ok();
+    let top = |name: &str| {
+        let image = env.image(name);
+        let ids = image.config["rootfs"]["diff_ids"]
+            .as_array()
+            .expect("diff_ids")
+            .clone();
+        let last = ids.last().and_then(|d| d.as_str()).expect("a layer");
+        last[..7 + 12].to_string()
+    };
+    assert_eq!(
+        reasons(&b),
+        pairs(&[(
+            run,
+            &format!(
+                "base changed: image busybox (top layer {}) → image base2 (top layer {})",
+                top("busybox"),
+                top("base2")
+            )
+        )])
+    );
+}
+
+#[test]
+fn explain_lists_every_changed_file_and_recaps_the_misses() {
+    let env = Env::new();
+    let ctx = project(&env);
+    env.build(&ctx, &["-t", "app"]).ok();
+    for name in ["a", "b", "c", "d", "e"] {
+        write(&ctx.join(format!("new/{name}.py")), "x = 1\n");
+    }
+    // Without --explain: the first three, and no recap.
+    let short = env.build(&ctx, &["-t", "app"]).ok();
+    let three = "5 files added: new/a.py, new/b.py, new/c.py, and 2 more";
+    assert_eq!(reasons(&short), pairs(&[(COPY_ALL, three)]));
+    assert!(short.stderr.contains(&format!("cache miss: {three}\n")));
+    assert!(!short.stderr.contains("cache misses"), "{}", short.stderr);
+
+    // With --explain: every file, in the progress, the metadata and a
+    // recap at the end.
+    write(&ctx.join("new/a.py"), "x = 2\n");
+    for name in ["a", "b", "c", "d", "e"] {
+        write(&ctx.join(format!("more/{name}.py")), "y = 1\n");
+    }
+    let full = env.build(&ctx, &["-t", "app", "--explain"]).ok();
+    let all = "1 file changed: new/a.py; 5 files added: more/a.py, more/b.py, more/c.py, more/d.py, more/e.py";
+    assert_eq!(reasons(&full), pairs(&[(COPY_ALL, all)]));
+    assert!(full.stderr.contains(&format!("cache miss: {all}\n")));
+    assert!(
+        full.stderr.contains(&format!(
+            "cache misses (1):\n  [stage-0 6/7] COPY . /code/: {all}\n"
+        )),
+        "{}",
+        full.stderr
+    );
+
+    // Nothing ran: the recap says so; -q keeps stdout to the image ID.
+    let quiet = env
+        .build(&ctx, &["-t", "app", "-q", "--explain-misses"])
+        .ok();
+    assert!(
+        quiet.stderr.contains("cache misses: none\n"),
+        "{}",
+        quiet.stderr
+    );
+    assert_eq!(quiet.stdout.trim(), quiet.image_id());
+}
