@@ -360,22 +360,28 @@ struct GitDaemon {
 }
 
 impl GitDaemon {
+    /// Starts `git-daemon` itself (not the `git daemon` wrapper, which
+    /// runs it as a child that killing the wrapper leaves behind) in a
+    /// process group of its own, so that dropping it ends the daemon and
+    /// the processes it forked per connection.
     fn start(base: &Path) -> GitDaemon {
+        use std::os::unix::process::CommandExt as _;
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("git")
-            .arg("daemon")
+        let exec_path = run_ok(Command::new("git").arg("--exec-path"));
+        let child = Command::new(Path::new(exec_path.trim()).join("git-daemon"))
             .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", base.display()))
             .arg(base)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
-            .expect("git daemon");
+            .expect("git-daemon");
         // Wait until it accepts connections (readiness, not a timing check).
         for _ in 0..200 {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -393,9 +399,51 @@ impl GitDaemon {
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        use rustix::process::{Pid, Signal, kill_process_group};
+        if let Some(group) = Pid::from_raw(self.child.id() as i32) {
+            let _ = kill_process_group(group, Signal::KILL);
+        }
         let _ = self.child.wait();
     }
+}
+
+/// Processes (not zombies) whose command line holds `needle`.
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+#[test]
+fn git_daemon_helper_leaks_no_forked_daemon() {
+    if !have_tool("git") {
+        return;
+    }
+    let env = Env::new();
+    let base = env.path("git");
+    make_repo(&base);
+    let daemon = GitDaemon::start(&base);
+    let needle = format!("--port={}", daemon.port);
+    // A clone makes the daemon fork a child for the connection.
+    run_ok(
+        Command::new("git")
+            .args(["clone", "-q", &daemon.url("repo")])
+            .arg(env.path("clone")),
+    );
+    assert!(
+        !processes_with(&needle).is_empty(),
+        "the daemon runs while the helper lives"
+    );
+    drop(daemon);
+    assert_eq!(processes_with(&needle), Vec::<String>::new());
 }
 
 /// Runs git in `repo` with a fixed identity and commit date.
