@@ -84,6 +84,12 @@ pub struct ScenarioArgs {
     /// Where projects and stores go (default: a temporary directory, removed after).
     #[arg(long, value_name = "DIR")]
     pub work: Option<PathBuf>,
+    /// Before each build, predict its steps from the keys (as `bench
+    /// replay --predict`, executing nothing) and report every step where
+    /// the build did otherwise. The prediction warms the stat cache the
+    /// build then uses.
+    #[arg(long)]
+    pub predict_check: bool,
 }
 
 /// `strata bench replay`.

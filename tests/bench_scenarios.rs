@@ -10,21 +10,31 @@ use serde_json::Value;
 use std::process::Command;
 
 fn scenario(name: &str) -> Value {
-    if !common::have_tool("busybox") {
+    let out = bench(name, &["--json"]);
+    if out.is_empty() {
         return Value::Null;
+    }
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v[0].clone()
+}
+
+/// The output of `strata bench scenario NAME --peers none --files 200
+/// ARGS…` (empty without busybox).
+fn bench(name: &str, args: &[&str]) -> String {
+    if !common::have_tool("busybox") {
+        return String::new();
     }
     let work = tempfile::Builder::new()
         .prefix("strata-bench-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap();
-    let out = run_ok(
+    run_ok(
         Command::new(STRATA)
-            .args(["bench", "scenario", name, "--json", "--peers", "none"])
+            .args(["bench", "scenario", name, "--peers", "none"])
+            .args(args)
             .args(["--files", "200", "--work"])
             .arg(work.path()),
-    );
-    let v: Value = serde_json::from_str(&out).unwrap();
-    v[0].clone()
+    )
 }
 
 /// (label, cached, ran) of each build.
@@ -123,4 +133,61 @@ fn unknown_scenario_is_an_error_naming_the_choices() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown scenario \"nope\""), "{err}");
     assert!(err.contains("large-context"), "{err}");
+}
+
+#[test]
+fn predictions_agree_with_the_executed_builds_step_by_step_on_every_scenario() {
+    let out = bench("all", &["--json", "--predict-check"]);
+    if out.is_empty() {
+        return;
+    }
+    let all: Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    // django-python runs only where its real Python base is present.
+    assert!(
+        names.starts_with(&["django"]) && names.ends_with(&["large-context", "multi-stage"]),
+        "{names:?}"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for s in all.as_array().unwrap() {
+        for b in s["builds"].as_array().unwrap() {
+            let at = format!("{} / {}", s["name"], b["label"]);
+            let p = &b["prediction"];
+            assert_eq!(p["disagreements"], serde_json::json!([]), "{at}");
+            assert_eq!(p["stepStatus"], b["stepStatus"], "{at}");
+            for step in p["stepStatus"].as_array().unwrap() {
+                seen.insert(step[1].as_str().unwrap().to_string());
+            }
+        }
+    }
+    // Both outcomes were predicted, so agreement means something.
+    assert!(seen.contains("cached") && seen.contains("ran"), "{seen:?}");
+}
+
+#[test]
+fn predict_check_adds_a_column_to_the_table() {
+    let out = bench("multi-stage", &["--predict-check"]);
+    if out.is_empty() {
+        return;
+    }
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[1].ends_with("  predicted"), "{out}");
+    let rows: Vec<&str> = lines[2..]
+        .iter()
+        .take_while(|l| !l.is_empty())
+        .copied()
+        .collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    for row in rows {
+        assert!(row.contains("  agrees ("), "{out}");
+    }
+    assert!(!out.contains("prediction differs"), "{out}");
+    // Without the flag there is no such column.
+    let plain = bench("multi-stage", &[]);
+    assert!(!plain.contains("predicted"), "{plain}");
 }

@@ -14,6 +14,7 @@
 
 mod base;
 mod peers;
+mod predict;
 mod replay;
 mod scenario;
 mod scenarios;
@@ -55,6 +56,9 @@ pub struct BuildResult {
     pub step_status: Vec<(String, String)>,
     /// The same build by other builders, by name.
     pub peers: BTreeMap<String, PeerResult>,
+    /// With `--predict-check`: the prediction made before the build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<predict::PredictCheck>,
 }
 
 /// One build by a peer (buildah, docker).
@@ -145,6 +149,7 @@ impl Strata {
             overhead_ms: 0.0,
             step_status: Vec::new(),
             peers: BTreeMap::new(),
+            prediction: None,
         };
         for step in value["strata.steps"].as_array().into_iter().flatten() {
             let instruction = step["instruction"].as_str().unwrap_or_default().to_string();

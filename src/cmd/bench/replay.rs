@@ -2,6 +2,7 @@
 //! predicted) oldest first in one checkout, so the stat cache sees what a
 //! developer's checkout would.
 
+use super::predict::{predict, statuses};
 use super::table::{duration, render};
 use super::{BuildSpec, Strata, WorkDir, run_ok};
 use crate::cli::{Cli, ReplayArgs};
@@ -10,11 +11,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Instant;
-use strata_builder::image::{BaseImages, PullPolicy};
-use strata_builder::predict::{Outcome, Prediction, Predictor};
-use strata_builder::worker::{Worker, WorkerOptions};
+use strata_builder::predict::Predictor;
 use strata_plan::{CopySource, Plan, StepKind};
 use strata_store::Store;
 
@@ -94,20 +92,19 @@ pub fn run(args: &ReplayArgs, cli: &Cli) -> Result<()> {
     let mut plans = Vec::new();
     for (hash, subject) in &commits {
         run_ok(git().args(["checkout", "--quiet", "--force", hash]))?;
-        let dockerfile = checkout.join(&args.file);
+        let spec = BuildSpec {
+            context: checkout.clone(),
+            dockerfile: Some(checkout.join(&args.file)),
+            build_args: super::super::build::parse_build_args(&args.build_args)?,
+            tag: "strata-replay:latest".into(),
+            extra: Vec::new(),
+        };
         let started = Instant::now();
         let step_status = if args.predict {
-            let (plan, prediction) = predict(&store, &checkout, args, &mut predictor)?;
+            let (plan, prediction) = predict(&store, &spec, &mut predictor)?;
             plans.push(plan);
             statuses(&prediction)
         } else {
-            let spec = BuildSpec {
-                context: checkout.clone(),
-                dockerfile: Some(dockerfile),
-                build_args: super::super::build::parse_build_args(&args.build_args)?,
-                tag: "strata-replay:latest".into(),
-                extra: Vec::new(),
-            };
             strata.build(hash, &spec)?.step_status
         };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -164,59 +161,6 @@ fn last_commits(repo: &Path, n: usize) -> Result<Vec<(String, String)>> {
         .collect();
     commits.reverse();
     Ok(commits)
-}
-
-fn predict(
-    store: &Store,
-    checkout: &Path,
-    args: &ReplayArgs,
-    predictor: &mut Predictor<'_>,
-) -> Result<(Plan, Prediction)> {
-    let mut argv = vec!["strata".to_string(), "build".into(), "-f".into()];
-    argv.push(checkout.join(&args.file).display().to_string());
-    for arg in &args.build_args {
-        argv.extend(["--build-arg".to_string(), arg.clone()]);
-    }
-    argv.push(checkout.display().to_string());
-    let cli = <Cli as clap::Parser>::try_parse_from(argv)?;
-    let crate::cli::Command::Build(build_args) = cli.command else {
-        anyhow::bail!("internal: the build arguments did not parse as a build");
-    };
-    let images = Arc::new(BaseImages::new(
-        store.clone(),
-        None,
-        PullPolicy::Missing,
-        Box::new(|_| {}),
-    ));
-    let plan = super::super::build::plan(&build_args, checkout, &BTreeMap::new(), Some(&images))?;
-    let executor = Box::new(strata_exec::NamespaceExecutor::with_scratch_root(
-        store.root().join("tmp"),
-    ));
-    let worker = Worker::new(
-        store.clone(),
-        images,
-        checkout.to_path_buf(),
-        &plan.ignore_rules,
-        executor,
-        WorkerOptions::default(),
-    )?;
-    let prediction = predictor.predict(&plan, &worker)?;
-    worker.save()?;
-    Ok((plan, prediction))
-}
-
-fn statuses(p: &Prediction) -> Vec<(String, String)> {
-    p.steps
-        .iter()
-        .map(|s| {
-            let status = match s.outcome {
-                Outcome::Hit | Outcome::PredictedHit => "cached",
-                Outcome::Miss => "ran",
-                Outcome::Config => "config",
-            };
-            (s.text.clone(), status.to_string())
-        })
-        .collect()
 }
 
 fn summarize(

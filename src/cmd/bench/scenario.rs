@@ -1,6 +1,7 @@
 //! `strata bench scenario`: runs scenarios and prints their table.
 
 use super::peers::Peer;
+use super::predict::{PredictCheck, predict, statuses};
 use super::scenarios::{self, Scenario};
 use super::{BuildResult, BuildSpec, Strata, WorkDir, base, select_peers, table};
 use crate::cli::{Cli, ScenarioArgs};
@@ -8,6 +9,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Instant;
+use strata_builder::predict::Predictor;
 use strata_store::Store;
 
 /// The results of one scenario.
@@ -50,7 +53,7 @@ pub fn run(args: &ScenarioArgs, _cli: &Cli) -> Result<()> {
         let dir = work.path().join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let result = run_one(&scenario, &dir, &trees, &peers)?;
+        let result = run_one(&scenario, &dir, &trees, &peers, args.predict_check)?;
         if !args.json {
             print!("{}", table::scenario(&result));
         }
@@ -67,6 +70,7 @@ fn run_one(
     dir: &Path,
     trees: &Path,
     wanted: &std::collections::BTreeSet<String>,
+    predict_check: bool,
 ) -> Result<ScenarioResult> {
     let strata = Strata::new(&dir.join("store"), &dir.join("scratch"))?;
     let archives = base::make(&strata, &dir.join("base"))?;
@@ -102,7 +106,14 @@ fn run_one(
             tag: format!("strata-bench/{}:latest", scenario.name),
             extra: scenario.strata_only.clone(),
         };
+        let predicted = match predict_check {
+            true => Some(predict_now(&dir.join("store"), &spec)?),
+            false => None,
+        };
         let mut result = strata.build(step.label, &spec)?;
+        if let Some((ms, steps)) = predicted {
+            result.prediction = Some(PredictCheck::new(ms, steps, &result.step_status));
+        }
         for peer in &peers {
             let measured = peer.build(&spec, result.wall_ms)?;
             result.peers.insert(peer.name().to_string(), measured);
@@ -116,6 +127,22 @@ fn run_one(
         note,
         builds,
     })
+}
+
+/// Predicts a build on the store `root` from scratch (only the records
+/// count, not earlier predictions): the time in ms and each step's status.
+fn predict_now(root: &Path, spec: &BuildSpec) -> Result<(f64, Vec<(String, String)>)> {
+    let started = Instant::now();
+    let store = Store::open(root).with_context(|| format!("opening {}", root.display()))?;
+    let records = strata_cache::RecordStore::open(root.join("cache-v1"))?;
+    let layer = crate::cmd::buildopts::layer_options("gzip")?;
+    let media = strata_layer::media_type(layer.compression).to_string();
+    let mut predictor = Predictor::new(&records, &media);
+    let (_, prediction) = predict(&store, spec, &mut predictor)?;
+    Ok((
+        started.elapsed().as_secs_f64() * 1000.0,
+        statuses(&prediction),
+    ))
 }
 
 /// Copies an image from one store to another through an OCI archive.

@@ -67,6 +67,10 @@ pub fn scenario(result: &ScenarioResult) -> String {
         header.push(peer.clone());
         header.push(format!("strata/{peer}"));
     }
+    let checked = result.builds.iter().any(|b| b.prediction.is_some());
+    if checked {
+        header.push("predicted".into());
+    }
     let mut rows = vec![header];
     for b in &result.builds {
         let mut row = vec![
@@ -93,6 +97,13 @@ pub fn scenario(result: &ScenarioResult) -> String {
                 None => row.extend(["-".to_string(), "-".to_string()]),
             }
         }
+        if checked {
+            row.push(match &b.prediction {
+                Some(p) if p.disagreements.is_empty() => format!("agrees ({})", duration(p.ms)),
+                Some(p) => format!("{} differ", p.disagreements.len()),
+                None => "-".into(),
+            });
+        }
         rows.push(row);
     }
     let mut out = format!("scenario {}: {}\n", result.name, result.about);
@@ -100,6 +111,11 @@ pub fn scenario(result: &ScenarioResult) -> String {
         let _ = writeln!(out, "note: {note}");
     }
     out.push_str(&render(&rows));
+    for b in &result.builds {
+        for d in b.prediction.iter().flat_map(|p| &p.disagreements) {
+            let _ = writeln!(out, "prediction differs, {}: {d}", b.label);
+        }
+    }
     out.push('\n');
     out
 }
