@@ -77,6 +77,11 @@ fn summary(b: &Build) -> String {
     numbers_to_n(line)
 }
 
+/// Fails with the build's stderr unless it contains `text`.
+fn says(b: &Build, text: &str) {
+    assert!(b.stderr.contains(text), "no {text:?} in:\n{}", b.stderr);
+}
+
 /// (instruction, reason) of every step that ran, from the metadata.
 fn reasons(b: &Build) -> Vec<(String, String)> {
     b.steps()
@@ -132,12 +137,7 @@ fn each_step_shows_cached_or_its_run_time_and_the_build_ends_with_a_summary() {
             && line.ends_with(" of layers; hashed N files (N bytes); Ns"),
         "{line}"
     );
-    assert!(
-        cold.stderr
-            .contains("4 steps: 0 cached, 4 run, hit rate 0.0%;"),
-        "{}",
-        cold.stderr
-    );
+    says(&cold, "4 steps: 0 cached, 4 run, hit rate 0.0%;");
 
     let again = env.build(&ctx, &["-t", "app"]).ok();
     assert_eq!(
@@ -155,19 +155,12 @@ fn each_step_shows_cached_or_its_run_time_and_the_build_ends_with_a_summary() {
         "{}",
         again.stderr
     );
-    assert!(
-        again
-            .stderr
-            .contains("4 steps: 4 cached, 0 run, hit rate 100.0%; wrote 0B of layers;"),
-        "{}",
-        again.stderr
+    says(
+        &again,
+        "4 steps: 4 cached, 0 run, hit rate 100.0%; wrote 0B of layers;",
     );
     // The step numbers and positions are BuildKit's: `#1 [stage-0 3/7] …`.
-    assert!(
-        again.stderr.contains("[stage-0 3/7] WORKDIR /code\n"),
-        "{}",
-        again.stderr
-    );
+    says(&again, "[stage-0 3/7] WORKDIR /code\n");
 }
 
 #[test]
@@ -192,12 +185,7 @@ fn every_miss_names_the_input_that_changed_since_the_last_build() {
         reasons(&edit),
         pairs(&[(COPY_ALL, "1 file changed: mysite/views.py")])
     );
-    assert!(
-        edit.stderr
-            .contains("cache miss: 1 file changed: mysite/views.py\n"),
-        "{}",
-        edit.stderr
-    );
+    says(&edit, "cache miss: 1 file changed: mysite/views.py\n");
 
     // A dependency: the install says which earlier step changed, and why.
     write(
@@ -349,7 +337,7 @@ fn explain_lists_every_changed_file_and_recaps_the_misses() {
     let short = env.build(&ctx, &["-t", "app"]).ok();
     let three = "5 files added: new/a.py, new/b.py, new/c.py, and 2 more";
     assert_eq!(reasons(&short), pairs(&[(COPY_ALL, three)]));
-    assert!(short.stderr.contains(&format!("cache miss: {three}\n")));
+    says(&short, &format!("cache miss: {three}\n"));
     assert!(!short.stderr.contains("cache misses"), "{}", short.stderr);
 
     // With --explain: every file, in the progress, the metadata and a
@@ -361,23 +349,59 @@ fn explain_lists_every_changed_file_and_recaps_the_misses() {
     let full = env.build(&ctx, &["-t", "app", "--explain"]).ok();
     let all = "1 file changed: new/a.py; 5 files added: more/a.py, more/b.py, more/c.py, more/d.py, more/e.py";
     assert_eq!(reasons(&full), pairs(&[(COPY_ALL, all)]));
-    assert!(full.stderr.contains(&format!("cache miss: {all}\n")));
-    assert!(
-        full.stderr.contains(&format!(
-            "cache misses (1):\n  [stage-0 6/7] COPY . /code/: {all}\n"
-        )),
-        "{}",
-        full.stderr
+    says(&full, &format!("cache miss: {all}\n"));
+    says(
+        &full,
+        &format!("cache misses (1):\n  [stage-0 6/7] COPY . /code/: {all}\n"),
     );
 
     // Nothing ran: the recap says so; -q keeps stdout to the image ID.
     let quiet = env
         .build(&ctx, &["-t", "app", "-q", "--explain-misses"])
         .ok();
-    assert!(
-        quiet.stderr.contains("cache misses: none\n"),
-        "{}",
-        quiet.stderr
-    );
+    says(&quiet, "cache misses: none\n");
     assert_eq!(quiet.stdout.trim(), quiet.image_id());
+}
+
+#[test]
+fn no_cache_filter_reruns_the_named_stage_and_says_so() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ms",
+        "FROM busybox AS builder\nWORKDIR /src\nCOPY main.c .\nRUN cat main.c > /app.bin\n\
+         FROM busybox\nCOPY --from=builder /app.bin /usr/bin/app\nCMD [\"cat\", \"/usr/bin/app\"]\n",
+        &[("main.c", "int main() {}\n")],
+    );
+    let first = env.build(&ctx, &["-t", "ms"]).ok();
+    let filtered = env
+        .build(&ctx, &["-t", "ms", "--no-cache-filter", "builder"])
+        .ok();
+    let why = "--no-cache-filter builder";
+    assert_eq!(
+        reasons(&filtered),
+        pairs(&[
+            ("WORKDIR /src", why),
+            ("COPY main.c .", why),
+            ("RUN cat main.c > /app.bin", why),
+        ])
+    );
+    // The rerun made the same file: the runtime stage still hits.
+    assert_eq!(
+        filtered.cached(),
+        vec!["COPY --from=builder /app.bin /usr/bin/app".to_string()]
+    );
+    assert_eq!(filtered.image_id(), first.image_id());
+    says(&filtered, &format!("cache miss: {why}\n"));
+    // A stage can also be named by its index.
+    let by_index = env
+        .build(&ctx, &["-t", "ms", "--no-cache-filter", "1"])
+        .ok();
+    assert_eq!(
+        reasons(&by_index),
+        pairs(&[(
+            "COPY --from=builder /app.bin /usr/bin/app",
+            "--no-cache-filter 1"
+        )])
+    );
 }

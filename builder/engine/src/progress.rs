@@ -33,8 +33,10 @@ impl std::fmt::Display for StepRef {
 /// Why a step missed the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MissReason {
-    /// `--no-cache` or `--no-cache-filter` covers this step.
+    /// `--no-cache` covers this step.
     NoCache,
+    /// `--no-cache-filter` names this step's stage (as given).
+    NoCacheFilter(String),
     /// Never built with these inputs; `detail` says what changed since the
     /// last build of the same step, when that is known.
     Changed {
@@ -47,6 +49,7 @@ impl std::fmt::Display for MissReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MissReason::NoCache => f.write_str("--no-cache"),
+            MissReason::NoCacheFilter(stage) => write!(f, "--no-cache-filter {stage}"),
             MissReason::Changed { detail } => f.write_str(detail),
         }
     }

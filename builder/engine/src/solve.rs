@@ -324,17 +324,17 @@ impl StageBuilder<'_> {
         self.stage.name.clone()
     }
 
-    fn no_cache(&self) -> bool {
-        self.opts.no_cache
-            || self
-                .opts
-                .no_cache_stages
-                .contains(&self.stage.id.0.to_string())
-            || self
-                .stage
-                .name
-                .as_ref()
-                .is_some_and(|n| self.opts.no_cache_stages.contains(n))
+    /// Why the cache may not be used for this stage: `--no-cache`, or a
+    /// `--no-cache-filter` naming the stage (by name or index).
+    fn no_cache(&self) -> Option<MissReason> {
+        if self.opts.no_cache {
+            return Some(MissReason::NoCache);
+        }
+        [self.stage.name.clone(), Some(self.stage.id.0.to_string())]
+            .into_iter()
+            .flatten()
+            .find(|n| self.opts.no_cache_stages.contains(n))
+            .map(MissReason::NoCacheFilter)
     }
 
     /// Whether a later step of this build reads the filesystem the step
@@ -427,7 +427,7 @@ impl StageBuilder<'_> {
             .steps
             .insert(history_slot.clone(), current.clone());
         self.progress.event(Event::Started(sref.clone()));
-        if !self.no_cache()
+        if self.no_cache().is_none()
             && let Some(record) = self.records.get(&key)?.or_else(|| {
                 let imported = self.opts.imported.as_ref()?;
                 imported.lookup(&key)
@@ -453,8 +453,8 @@ impl StageBuilder<'_> {
                 return Ok((Some(key), StepStatus::Cached));
             }
         }
-        let reason = if self.no_cache() {
-            MissReason::NoCache
+        let reason = if let Some(reason) = self.no_cache() {
+            reason
         } else {
             let cx = MissContext {
                 first_miss: lineage.first_miss.as_deref(),
