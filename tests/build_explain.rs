@@ -405,3 +405,53 @@ fn no_cache_filter_reruns_the_named_stage_and_says_so() {
         )])
     );
 }
+
+#[test]
+fn a_terminal_keeps_each_miss_reason_under_the_finished_step() {
+    let env = Env::new();
+    let ctx = project(&env);
+    env.build(&ctx, &["-t", "app"]).ok();
+    write(&ctx.join("mysite/views.py"), "def index(): return 2\n");
+    let out = common::run(
+        env.strata_build()
+            .args(["--progress=tty", "-t", "app"])
+            .arg(&ctx),
+    );
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let screen: Vec<String> = final_screen(&stderr)
+        .iter()
+        .filter(|l| l.starts_with(" =>") || l.starts_with("    "))
+        .map(|l| numbers_to_n(l))
+        .collect();
+    assert_eq!(
+        screen,
+        [
+            " => CACHED [stage-N N/N] WORKDIR /code",
+            " => CACHED [stage-N N/N] COPY requirements.txt /code/",
+            &format!(" => CACHED [stage-N N/N] {RUN}"),
+            " => [stage-N N/N] COPY . /code/  Ns",
+            "    cache miss: N file changed: mysite/views.py",
+            " => naming to app done",
+        ],
+        "{stderr:?}"
+    );
+}
+
+/// What a terminal shows at the end of `out`: each redraw moves up over
+/// the lines it replaces (`ESC[nA`) and clears them (`CR ESC[J`).
+fn final_screen(out: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for chunk in out.split("\r\x1b[J") {
+        let (text, up) = match chunk.rfind("\x1b[") {
+            Some(i) if chunk.ends_with('A') => (
+                &chunk[..i],
+                chunk[i + 2..chunk.len() - 1].parse().unwrap_or(0),
+            ),
+            _ => (chunk, 0),
+        };
+        lines.extend(text.split_terminator('\n').map(str::to_string));
+        lines.truncate(lines.len().saturating_sub(up));
+    }
+    lines
+}

@@ -25,6 +25,8 @@ struct Running {
     step: StepRef,
     since: Instant,
     tail: VecDeque<String>,
+    /// Why the step missed the cache (kept under its finished line).
+    reason: Option<String>,
 }
 
 #[derive(Debug)]
@@ -76,6 +78,7 @@ impl ProgressSink for Tty {
                 step,
                 since: Instant::now(),
                 tail: VecDeque::new(),
+                reason: None,
             }),
             Event::Cached(step) => {
                 state.remove(&step);
@@ -83,10 +86,10 @@ impl ProgressSink for Tty {
             }
             Event::Running(step, reason) => {
                 if let Some(i) = state.find(&step) {
+                    let reason = format!("cache miss: {reason}");
                     state.active[i].since = Instant::now();
-                    state.active[i]
-                        .tail
-                        .push_back(format!("cache miss: {reason}"));
+                    state.active[i].tail.push_back(reason.clone());
+                    state.active[i].reason = Some(reason);
                 }
             }
             Event::Output(step, line) => {
@@ -100,8 +103,9 @@ impl ProgressSink for Tty {
                 }
             }
             Event::Done(step, took) => {
-                state.remove(&step);
+                let reason = state.remove(&step).and_then(|r| r.reason);
                 permanent.push(format!(" => {step}  {:.1}s", took.as_secs_f64()));
+                permanent.extend(reason.map(|r| format!("    {r}")));
             }
             Event::Failed(step, message) => {
                 let tail = state.remove(&step).map(|r| r.tail).unwrap_or_default();
