@@ -455,3 +455,35 @@ fn final_screen(out: &str) -> Vec<String> {
     }
     lines
 }
+
+#[test]
+fn misses_are_explained_against_the_last_build_of_the_same_target() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "targets",
+        "FROM busybox AS dev\nARG LEVEL=debug\nRUN echo $LEVEL > /level\n\
+         FROM busybox AS prod\nARG LEVEL=info\nRUN echo $LEVEL > /level\n",
+        &[],
+    );
+    let dev = "RUN echo $LEVEL > /level";
+    env.build(&ctx, &["--target", "dev", "--build-arg", "LEVEL=trace"])
+        .ok();
+    // Another target in between does not hide the dev build's history.
+    let prod = env.build(&ctx, &["--target", "prod"]).ok();
+    assert_eq!(reasons(&prod), pairs(&[(dev, "not built before")]));
+    let b = env.build(&ctx, &["--target", "dev"]).ok();
+    assert_eq!(reasons(&b), pairs(&[(dev, "ARG LEVEL: trace → debug")]));
+    // Another Dockerfile of the same context has its own history.
+    write(
+        &ctx.join("other.Dockerfile"),
+        "FROM busybox\nRUN echo $LEVEL > /level\n",
+    );
+    let other = env
+        .build(
+            &ctx,
+            &["-f", &ctx.join("other.Dockerfile").display().to_string()],
+        )
+        .ok();
+    assert_eq!(reasons(&other), pairs(&[(dev, "not built before")]));
+}
