@@ -149,14 +149,20 @@ fn a_missing_runtime_binary_is_a_clear_error() {
 
 /// Starts a build whose RUN sleeps, and waits until the RUN has started.
 fn start_sleeping_build(env: &Env, marker: u32) -> (Child, std::path::PathBuf) {
-    let ctx = dockerfile_context(
-        env,
-        "ctx",
-        &format!(
-            "FROM busybox\nARG T={marker}\nRUN echo started && sleep $T && echo slept > /slept\n"
-        ),
-        &[],
+    let dockerfile = format!(
+        "FROM busybox\nARG T={marker}\nRUN echo started && sleep $T && echo slept > /slept\n"
     );
+    start_build_until_started(env, &dockerfile, &[])
+}
+
+/// Starts a build of `dockerfile` and waits until a step prints a line
+/// ending in ` started`.
+fn start_build_until_started(
+    env: &Env,
+    dockerfile: &str,
+    files: &[(&str, &str)],
+) -> (Child, std::path::PathBuf) {
+    let ctx = dockerfile_context(env, "ctx", dockerfile, files);
     let mut child = env
         .strata_build()
         .args(["--progress=plain", "-t", "slow"])
@@ -268,6 +274,44 @@ fn sigint_during_a_long_run_ends_the_build_promptly_and_cleanly() {
     // The store is usable: the same build succeeds with a short sleep.
     let b = env.build(&ctx, &["-t", "slow", "--build-arg", "T=0"]).ok();
     assert_eq!(b.ran().len(), 1);
+}
+
+/// Issue 5, "Must hold" 9 on the Django-like example: the steps that
+/// finished before the kill are cached and sound, only the install and
+/// what follows run again.
+#[test]
+fn sigkill_during_the_django_install_keeps_the_steps_before_it() {
+    let env = Env::new();
+    let marker = 36;
+    let install = "RUN echo started && sleep $T && cat requirements.txt > /deps";
+    let dockerfile = format!(
+        "FROM busybox\nENV PYTHONUNBUFFERED=1\nWORKDIR /code\nCOPY requirements.txt /code/\n\
+         ARG T={marker}\n{install}\nCOPY . /code/\nCMD [\"cat\", \"/deps\"]\n"
+    );
+    let (mut child, ctx) = start_build_until_started(
+        &env,
+        &dockerfile,
+        &[
+            ("requirements.txt", "django==5.0\n"),
+            ("mysite/views.py", "def index(): pass\n"),
+        ],
+    );
+    child.kill().expect("SIGKILL");
+    wait_with_timeout(&mut child, Duration::from_secs(10));
+    kill_sleepers(marker);
+    let b = env.build(&ctx, &["-t", "app", "--build-arg", "T=0"]).ok();
+    assert_eq!(
+        b.cached(),
+        ["WORKDIR /code", "COPY requirements.txt /code/"]
+    );
+    assert_eq!(b.ran(), [install, "COPY . /code/"]);
+    let image = env.image("app");
+    assert_eq!(image.file("/deps").text(), "django==5.0\n");
+    assert_eq!(
+        image.file("/code/mysite/views.py").text(),
+        "def index(): pass\n"
+    );
+    env.assert_store_clean();
 }
 
 #[test]
