@@ -474,16 +474,21 @@ fn misses_are_explained_against_the_last_build_of_the_same_target() {
     assert_eq!(reasons(&prod), pairs(&[(dev, "not built before")]));
     let b = env.build(&ctx, &["--target", "dev"]).ok();
     assert_eq!(reasons(&b), pairs(&[(dev, "ARG LEVEL: trace → debug")]));
-    // Another Dockerfile of the same context has its own history.
+    // Another Dockerfile of the same context has its own history, shared
+    // by every way of naming it.
+    let other = ctx.join("other.Dockerfile");
     write(
-        &ctx.join("other.Dockerfile"),
-        "FROM busybox\nRUN echo $LEVEL > /level\n",
+        &other,
+        "FROM busybox\nARG LEVEL=a\nRUN echo $LEVEL > /level\n",
     );
-    let other = env
-        .build(
-            &ctx,
-            &["-f", &ctx.join("other.Dockerfile").display().to_string()],
-        )
-        .ok();
-    assert_eq!(reasons(&other), pairs(&[(dev, "not built before")]));
+    let by_path = env.build(&ctx, &["-f", &other.display().to_string()]).ok();
+    assert_eq!(reasons(&by_path), pairs(&[(dev, "not built before")]));
+    let relative = env.build_with(
+        &ctx,
+        &["-f", "other.Dockerfile", "--build-arg", "LEVEL=b"],
+        |cmd| {
+            cmd.current_dir(&ctx);
+        },
+    );
+    assert_eq!(reasons(&relative.ok()), pairs(&[(dev, "ARG LEVEL: a → b")]));
 }

@@ -14,13 +14,20 @@ use strata_builder::state::HISTORY_COMMENT;
 use strata_builder::time::rfc3339;
 
 /// Names "this Dockerfile and target in this context" across builds, so a
-/// miss can be explained against the previous build.
+/// miss can be explained against the previous build. Paths are made
+/// absolute (`-f` is relative to the working directory), so `-f
+/// docker/Dockerfile` and the same file named from elsewhere share it.
 pub fn history_id(context: &Path, args: &BuildArgs) -> String {
     let mut h = Sha256::new();
-    let context = std::path::absolute(context).unwrap_or_else(|_| context.to_path_buf());
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let dockerfile = match args.file.as_deref() {
+        Some("-") => "-".into(),
+        Some(file) => absolute(Path::new(file)),
+        None => absolute(&context.join("Dockerfile")),
+    };
     for part in [
-        context.to_string_lossy().as_ref(),
-        args.file.as_deref().unwrap_or("Dockerfile"),
+        absolute(context).to_string_lossy().as_ref(),
+        dockerfile.to_string_lossy().as_ref(),
         args.target.as_deref().unwrap_or(""),
     ] {
         h.update((part.len() as u64).to_le_bytes());
