@@ -13,6 +13,7 @@ use strata_builder::image::{BaseImages, PullPolicy, tag_image, write_image};
 use strata_builder::progress::{Event, ProgressSink};
 use strata_builder::solve::{SolveOptions, solve};
 use strata_builder::worker::{Snapshotter, Worker, WorkerOptions};
+use strata_dockerfile::lower::NamedSource;
 use strata_dockerfile::{BaseImageInfo, ImageResolver, LowerOptions, dockerignore, lower};
 use strata_plan::Plan;
 use strata_store::Store;
@@ -139,7 +140,16 @@ pub fn plan(
         build_args: parse_build_args(&args.build_args)?,
         target: args.target.clone(),
         ignore_rules: read_ignore_rules(context, dockerfile.path.as_deref())?,
-        named_contexts: named.keys().cloned().collect(),
+        named_contexts: named
+            .iter()
+            .map(|(name, context)| {
+                let source = match context {
+                    strata_builder::worker::NamedContext::Image(r) => NamedSource::Image(r.clone()),
+                    strata_builder::worker::NamedContext::Dir { .. } => NamedSource::Local,
+                };
+                (name.clone(), source)
+            })
+            .collect(),
         resolver: resolver.as_ref().map(|r| r as &dyn ImageResolver),
         ..Default::default()
     };

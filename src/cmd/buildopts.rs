@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use strata_builder::solve::host_architecture;
 use strata_builder::worker::NamedContext;
 use strata_layer::{Compression, WriteOptions};
@@ -214,9 +214,10 @@ pub fn layer_options(compression: &str) -> Result<WriteOptions> {
     })
 }
 
-/// `--build-context NAME=DIR|docker-image://REF|oci-layout://PATH[:TAG]`.
-/// OCI layouts are loaded into the store (when one is given) and used as
-/// images from there.
+/// `--build-context NAME=DIR|docker-image://REF|oci-layout://PATH[:TAG|@DIGEST]`,
+/// keyed as the Dockerfile's names are looked up (`alpine:latest` is
+/// `alpine`). OCI layouts are loaded into the store (when one is given)
+/// and used as images from there.
 pub fn named_contexts(
     specs: &[String],
     store: Option<&Store>,
@@ -226,21 +227,23 @@ pub fn named_contexts(
         let Some((name, source)) = spec.split_once('=') else {
             bail!("--build-context {spec:?}: expected NAME=SOURCE");
         };
+        if name.is_empty() {
+            bail!("--build-context {spec:?}: the name is empty");
+        }
+        let key = strata_dockerfile::lower::context_key(name);
         let context = if let Some(reference) = source.strip_prefix("docker-image://") {
             NamedContext::Image(reference.to_string())
         } else if let Some(layout) = source.strip_prefix("oci-layout://") {
-            let (path, tag) = match layout.rsplit_once(':') {
-                Some((p, t)) if !t.contains('/') => (p.to_string(), Some(t.to_string())),
-                _ => (layout.to_string(), None),
-            };
-            let name_in_store = format!("strata-build-context/{name}:latest");
+            let (path, selector) = layout_selector(layout);
+            let name_in_store = format!("strata-build-context/{}:latest", store_safe(&key));
             if let Some(store) = store {
                 crate::cmd::load::load_layout_image(
                     store,
-                    std::path::Path::new(&path),
-                    tag.as_deref(),
+                    Path::new(path),
+                    selector,
                     &name_in_store,
-                )?;
+                )
+                .with_context(|| format!("--build-context {name}={source}"))?;
             }
             NamedContext::Image(name_in_store)
         } else if source.contains("://") {
@@ -248,16 +251,41 @@ pub fn named_contexts(
                 "--build-context {name}={source}: unsupported source (use a directory, docker-image:// or oci-layout://)"
             );
         } else {
-            let path = PathBuf::from(source);
+            let path = std::path::absolute(source)
+                .with_context(|| format!("--build-context {name}={source}"))?;
             if !path.is_dir() {
                 bail!("--build-context {name}={source}: not a directory");
             }
             let ignore = crate::cmd::build::read_ignore_rules(&path, None)?;
             NamedContext::Dir { path, ignore }
         };
-        out.insert(name.to_string(), context);
+        out.insert(key, context);
     }
     Ok(out)
+}
+
+/// `PATH`, `PATH:TAG` or `PATH@sha256:…` of an `oci-layout://` context.
+fn layout_selector(layout: &str) -> (&str, Option<&str>) {
+    if let Some((path, digest)) = layout.rsplit_once('@')
+        && digest.starts_with("sha256:")
+    {
+        return (path, Some(digest));
+    }
+    match layout.rsplit_once(':') {
+        Some((path, tag)) if !tag.contains('/') => (path, Some(tag)),
+        _ => (layout, None),
+    }
+}
+
+/// A context key as a repository name component (`alpine:3.19` →
+/// `alpine-3.19`).
+fn store_safe(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '-',
+        })
+        .collect()
 }
 
 /// `strata build -`: stdin holds a context tar (plain, gzip or zstd), or,

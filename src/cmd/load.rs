@@ -67,35 +67,63 @@ fn layout_images(layout: &Path) -> Result<Vec<(Descriptor, Vec<String>)>> {
     Ok(out)
 }
 
-/// Loads the image tagged `tag` (or the only image) of an OCI layout and
-/// names it `name` in the store.
+/// Loads one image of an OCI layout and names it `name` in the store: the
+/// one `selector` names (a tag, or a digest, which may also be a manifest
+/// the index does not list, as BuildKit's `oci-layout://PATH@DIGEST`), or
+/// the only one.
 pub fn load_layout_image(
     store: &Store,
     layout: &Path,
-    tag: Option<&str>,
+    selector: Option<&str>,
     name: &str,
 ) -> Result<()> {
     let images = layout_images(layout)?;
-    let chosen = match tag {
-        Some(tag) => images
-            .iter()
-            .find(|(d, names)| {
-                d.annotations.get(REF_NAME).map(String::as_str) == Some(tag)
-                    || names.iter().any(|n| n == tag)
-            })
-            .with_context(|| format!("{}: no image tagged {tag}", layout.display()))?,
+    let listed = match selector {
+        Some(s) => images.iter().find(|(d, names)| selected(s, d, names)),
         None => match images.as_slice() {
-            [one] => one,
+            [one] => Some(one),
             [] => bail!("{}: the layout has no image", layout.display()),
             _ => bail!(
-                "{}: the layout has several images; name one with :TAG",
+                "{}: the layout has several images; name one with :TAG or @DIGEST",
                 layout.display()
             ),
         },
     };
-    copy_tree(store, layout, &chosen.0)?;
-    store.set_tag(&strata_builder::image::store_name(name), &chosen.0)?;
+    let chosen = match (listed, selector) {
+        (Some((desc, _)), _) => desc.clone(),
+        (None, Some(s)) => unlisted_manifest(layout, s)?
+            .with_context(|| format!("{}: no image tagged {s}", layout.display()))?,
+        (None, None) => bail!("{}: the layout has no image", layout.display()),
+    };
+    copy_tree(store, layout, &chosen)?;
+    store.set_tag(&strata_builder::image::store_name(name), &chosen)?;
     Ok(())
+}
+
+/// The descriptor of the manifest (or index) blob `selector` names by
+/// digest in a layout; None when `selector` is no digest.
+fn unlisted_manifest(layout: &Path, selector: &str) -> Result<Option<Descriptor>> {
+    let Ok(digest) = selector.parse::<Digest>() else {
+        return Ok(None);
+    };
+    let path = blob_path(layout, &digest);
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("{}: no blob {digest}", layout.display()))?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: blob {digest} is not a manifest", layout.display()))?;
+    let media_type = match value["mediaType"].as_str() {
+        Some(m) => m.to_string(),
+        None if value.get("manifests").is_some() => strata_store::OCI_INDEX.to_string(),
+        None => strata_store::OCI_MANIFEST.to_string(),
+    };
+    if !is_manifest_or_index(&media_type) {
+        bail!("{}: blob {digest} is not a manifest", layout.display());
+    }
+    Ok(Some(Descriptor::new(
+        media_type,
+        digest,
+        bytes.len() as u64,
+    )))
 }
 
 /// Splits `PATH:TAG` or `PATH@sha256:…` when PATH exists and the whole

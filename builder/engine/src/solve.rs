@@ -20,7 +20,7 @@ use crate::state::{LayerRef, State};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
-use strata_cache::{CacheRecord, Key, KeyHasher, LayerBlob, RecordError, RecordStore, StepInputs};
+use strata_cache::{CacheRecord, Key, KeyHasher, RecordError, RecordStore, StepInputs};
 use strata_plan::{ImageSource, Plan, Stage, Step, StepKind};
 
 /// Options of one solve.
@@ -510,14 +510,7 @@ impl StageBuilder<'_> {
         self.records.put(&CacheRecord {
             key,
             description: step.text.clone(),
-            layer: layer.as_ref().map(|l| LayerBlob {
-                diff_id: l.diff_id.clone(),
-                blobs: [(
-                    l.blob.media_type.clone(),
-                    (l.blob.digest.clone(), l.blob.size),
-                )]
-                .into(),
-            }),
+            layer: layer.as_ref().map(LayerRef::to_record),
             inputs,
             created: created.max(0) as u64,
             duration_ms: duration.as_millis() as u64,

@@ -35,6 +35,18 @@ impl LayerRef {
             },
         })
     }
+
+    /// The layer as a cache record holds it (its one blob).
+    pub fn to_record(&self) -> LayerBlob {
+        LayerBlob {
+            diff_id: self.diff_id.clone(),
+            blobs: [(
+                self.blob.media_type.clone(),
+                (self.blob.digest.clone(), self.blob.size),
+            )]
+            .into(),
+        }
+    }
 }
 
 /// A stage's filesystem (layer chain) and configuration.

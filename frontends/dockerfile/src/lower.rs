@@ -21,6 +21,7 @@ mod copy;
 mod dispatch;
 mod from;
 mod graph;
+mod named;
 mod platform;
 mod run;
 
@@ -32,6 +33,7 @@ use args::ArgScope;
 use std::collections::{BTreeMap, BTreeSet};
 use strata_plan::{IgnoreRule, Plan, Span, Stage, StageId, Step, StepKind, Warning};
 
+pub use named::{NamedContexts, NamedSource, context_key};
 pub use platform::{Platform, normalize_platform};
 
 /// What a frontend may learn about a base image without doing I/O itself:
@@ -61,8 +63,8 @@ pub struct LowerOptions<'a> {
     pub build_args: BTreeMap<String, String>,
     /// `--target`.
     pub target: Option<String>,
-    /// Names given with `--build-context`.
-    pub named_contexts: BTreeSet<String>,
+    /// The contexts given with `--build-context`.
+    pub named_contexts: NamedContexts,
     /// The platform built for (`TARGETPLATFORM`, …).
     pub platform: Platform,
     /// The platform the build runs on (`BUILDPLATFORM`, …).
@@ -79,7 +81,7 @@ impl Default for LowerOptions<'_> {
             file_name: "Dockerfile".into(),
             build_args: BTreeMap::new(),
             target: None,
-            named_contexts: BTreeSet::new(),
+            named_contexts: NamedContexts::new(),
             platform: Platform::host(),
             build_platform: Platform::host(),
             ignore_rules: Vec::new(),
@@ -206,6 +208,9 @@ pub(crate) struct Lowering<'o, 'a> {
     /// `--from` references (stage, referenced stage, line, column), for
     /// the cycle check at the end.
     pub references: Vec<graph::Reference>,
+    /// The current stage is replaced by the named context of its name:
+    /// its instructions are not lowered (BuildKit does not run them).
+    pub replaced: bool,
 }
 
 impl<'o, 'a> Lowering<'o, 'a> {
@@ -221,6 +226,7 @@ impl<'o, 'a> Lowering<'o, 'a> {
             consumed: BTreeSet::new(),
             all_stage_names: Vec::new(),
             references: Vec::new(),
+            replaced: false,
         }
     }
 
@@ -252,6 +258,7 @@ impl<'o, 'a> Lowering<'o, 'a> {
         let site = Site { node };
         match instruction {
             Instruction::From(from) => self.from(node, from),
+            _ if self.replaced => Ok(()),
             Instruction::Arg(decls) if self.stages.is_empty() => self.global_arg(node, decls),
             _ if self.stages.is_empty() => Err(site.at_keyword(format!(
                 "{} is not allowed before the first FROM (no build stage in current context)",

@@ -238,3 +238,60 @@ fn mounts_get_buildkit_defaults() {
     );
     assert!(!bind.read_write);
 }
+
+#[test]
+fn named_contexts_replace_images_stages_and_from_values_as_buildkit() {
+    use strata_dockerfile::lower::{NamedContexts, NamedSource};
+    use strata_plan::ImageSource;
+    let mut named = NamedContexts::new();
+    named.insert("alpine", NamedSource::Image("busybox:1".into()));
+    named.insert("base", NamedSource::Local);
+    named.insert("docs", NamedSource::Local);
+    let opts = LowerOptions {
+        named_contexts: named,
+        ..Default::default()
+    };
+    let source = "\
+FROM alpine:latest AS base
+RUN never
+FROM docker.io/library/alpine
+COPY --from=base /a /a
+COPY --from=docs /b /b
+RUN --mount=from=alpine,target=/m true
+FROM alpine:3.19
+";
+    let plan = lower(source, &opts).unwrap();
+    // The stage named like a context is the context; its RUN is dropped.
+    assert_eq!(
+        plan.stages[0].base,
+        ImageSource::NamedContext("base".into())
+    );
+    assert!(plan.stages[0].steps.is_empty());
+    // Every spelling of `alpine` (latest) is the context's image.
+    assert_eq!(plan.stages[1].base, ImageSource::Image("busybox:1".into()));
+    let froms: Vec<CopySource> = plan.stages[1]
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Copy(c) => Some(c.from.clone()),
+            StepKind::Run(r) => r.mounts.iter().find_map(|m| match m {
+                Mount::Bind(b) => Some(b.from.clone()),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        froms,
+        vec![
+            CopySource::Stage(strata_plan::StageId(0)),
+            CopySource::NamedContext("docs".into()),
+            CopySource::Image("busybox:1".into()),
+        ]
+    );
+    // Another tag is another image.
+    assert_eq!(
+        plan.stages[2].base,
+        ImageSource::Image("alpine:3.19".into())
+    );
+}

@@ -21,6 +21,9 @@ pub enum WorkerError {
     /// Selecting or hashing sources failed.
     #[error(transparent)]
     Context(#[from] strata_context::ContextError),
+    /// The cache records could not be read or written.
+    #[error("cache records: {0}")]
+    Records(#[from] strata_cache::RecordError),
     /// A layer could not be extracted.
     #[error(transparent)]
     Extract(#[from] strata_layer::ExtractError),

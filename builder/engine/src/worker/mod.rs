@@ -8,6 +8,7 @@
 //! what an earlier one made.
 
 mod cache_mounts;
+mod context_base;
 mod copy;
 mod decompress;
 mod error;

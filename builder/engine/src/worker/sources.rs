@@ -147,9 +147,7 @@ impl Worker {
     pub(crate) fn named_base(&self, name: &str) -> Result<State, WorkerError> {
         match self.opts.named_contexts.get(name) {
             Some(NamedContext::Image(reference)) => self.base_image(reference),
-            Some(NamedContext::Dir { .. }) => Err(WorkerError::Unsupported(format!(
-                "FROM {name} where {name} is a local directory build context"
-            ))),
+            Some(NamedContext::Dir { .. }) => self.directory_base(name),
             None => Err(WorkerError::Invalid(format!(
                 "build context {name:?} was not given (--build-context {name}=…)"
             ))),

@@ -4,7 +4,7 @@
 
 use super::args::ArgScope;
 use super::platform::normalize_platform;
-use super::{Lowering, Site, StageState};
+use super::{Lowering, NamedSource, Site, StageState};
 use crate::error::DockerfileError;
 use crate::instructions::{self, Instruction};
 use crate::parser::{Node, SourceMap, parse};
@@ -60,7 +60,18 @@ impl Lowering<'_, '_> {
                 format!("duplicate name {name:?}: stage names must be unique"),
             ));
         }
-        let (base, mut state) = self.base(&image);
+        // A stage named like a build context is that context (BuildKit):
+        // its base and instructions are ignored.
+        let opts = self.opts;
+        let replacing = from
+            .name
+            .as_deref()
+            .and_then(|name| opts.named_contexts.get(name));
+        self.replaced = replacing.is_some();
+        let (base, mut state) = match replacing {
+            Some((key, source)) => self.named_base(key, source),
+            None => self.base(&image),
+        };
         if state.workdir.is_empty() {
             state.workdir = "/".into();
         }
@@ -77,6 +88,9 @@ impl Lowering<'_, '_> {
             },
         });
         self.states.push(state);
+        if self.replaced {
+            return Ok(());
+        }
         match &base {
             ImageSource::Image(reference) => {
                 let onbuild = self.opts.resolver.and_then(|r| r.resolve(reference));
@@ -111,12 +125,24 @@ impl Lowering<'_, '_> {
             };
             return (ImageSource::Stage(StageId(id)), state);
         }
-        if self.opts.named_contexts.contains(image) {
-            return (
-                ImageSource::NamedContext(image.to_string()),
-                StageState::default(),
-            );
+        let opts = self.opts;
+        if let Some((key, source)) = opts.named_contexts.get(image) {
+            return self.named_base(key, source);
         }
+        self.image_base(image)
+    }
+
+    /// A base that is a named context: an image context is its image; a
+    /// local directory starts on an empty configuration.
+    fn named_base(&self, key: String, source: &NamedSource) -> (ImageSource, StageState) {
+        match source {
+            NamedSource::Image(reference) => self.image_base(reference),
+            NamedSource::Local => (ImageSource::NamedContext(key), StageState::default()),
+        }
+    }
+
+    /// A base image, with the ENV and WORKDIR the resolver knows of it.
+    fn image_base(&self, image: &str) -> (ImageSource, StageState) {
         let info = self.opts.resolver.and_then(|r| r.resolve(image));
         let state = StageState {
             env: info.as_ref().map(|i| i.env.clone()).unwrap_or_default(),

@@ -1,7 +1,7 @@
 //! The stage graph: what a `--from` (or a mount's `from=`) names, and the
 //! check that no stage depends on itself.
 
-use super::{Lowering, Site};
+use super::{Lowering, NamedSource, Site};
 use crate::error::DockerfileError;
 use crate::parser::Node;
 use strata_plan::{CopySource, Stage, StageId};
@@ -63,10 +63,11 @@ impl Lowering<'_, '_> {
             });
             return Ok(CopySource::Stage(StageId(id)));
         }
-        if self.opts.named_contexts.contains(from) {
-            return Ok(CopySource::NamedContext(from.to_string()));
+        match self.opts.named_contexts.get(from) {
+            Some((_, NamedSource::Image(reference))) => Ok(CopySource::Image(reference.clone())),
+            Some((key, NamedSource::Local)) => Ok(CopySource::NamedContext(key)),
+            None => Ok(CopySource::Image(from.to_string())),
         }
-        Ok(CopySource::Image(from.to_string()))
     }
 }
 
