@@ -492,3 +492,33 @@ fn misses_are_explained_against_the_last_build_of_the_same_target() {
     );
     assert_eq!(reasons(&relative.ok()), pairs(&[(dev, "ARG LEVEL: a → b")]));
 }
+
+#[test]
+fn a_stage_built_on_another_names_that_stages_first_miss() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "chain",
+        "FROM busybox AS builder\nCOPY main.c /src/\nRUN cat /src/main.c > /app.bin\n\
+         FROM builder AS test\nRUN cat /app.bin > /tested\n",
+        &[("main.c", "one\n")],
+    );
+    env.build(&ctx, &["--target", "test"]).ok();
+    write(&ctx.join("main.c"), "two\n");
+    let b = env.build(&ctx, &["--target", "test"]).ok();
+    let copy = "COPY main.c /src/ (1 file changed: main.c)";
+    assert_eq!(
+        reasons(&b),
+        pairs(&[
+            ("COPY main.c /src/", "1 file changed: main.c"),
+            (
+                "RUN cat /src/main.c > /app.bin",
+                &format!("parent changed: {copy}")
+            ),
+            (
+                "RUN cat /app.bin > /tested",
+                &format!("base changed: stage builder: {copy}")
+            ),
+        ])
+    );
+}

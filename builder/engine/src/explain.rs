@@ -45,6 +45,9 @@ pub struct MissContext<'a> {
     /// The first step of this stage that missed in this build, with its
     /// reason (`COPY requirements.txt /code/ (1 file changed: …)`).
     pub first_miss: Option<&'a str>,
+    /// For a stage built on another stage: that stage's first miss, with
+    /// its reason.
+    pub base_miss: Option<&'a str>,
     /// The records, for the per-file manifests of sources.
     pub records: &'a RecordStore,
     /// How many paths to name per kind of change (`None`: all).
@@ -137,7 +140,7 @@ pub fn explain_miss(
         return "not built before".to_string();
     };
     if previous.inputs.parent != current.inputs.parent {
-        return parent_change(previous, current, cx.first_miss);
+        return parent_change(previous, current, cx);
     }
     let old = &previous.inputs.inputs;
     let new = &current.inputs.inputs;
@@ -176,7 +179,7 @@ pub fn explain_miss(
 
 /// Names a stage's base for explanations: what the user wrote and the
 /// top layer (or, for another stage, its result), so a new base shows.
-pub fn describe_base(source: &ImageSource, state: &State) -> String {
+pub fn describe_base(source: &ImageSource, state: &State, stage_name: Option<&str>) -> String {
     let top = || {
         state
             .config
@@ -193,9 +196,10 @@ pub fn describe_base(source: &ImageSource, state: &State) -> String {
         ImageSource::NamedContext(name) => format!("context {name}{}", top()),
         ImageSource::Stage(id) => {
             let identity = state.identity.to_string();
+            let id = id.0.to_string();
             format!(
                 "stage {} (result {})",
-                id.0,
+                stage_name.unwrap_or(&id),
                 identity.get(..12).unwrap_or(&identity)
             )
         }
@@ -217,15 +221,15 @@ fn missing_from<'a>(list: &'a [String], other: &[String]) -> Vec<&'a str> {
 }
 
 /// Why the state a step starts from differs from the last build's.
-fn parent_change(
-    previous: &StepHistory,
-    current: &StepHistory,
-    first_miss: Option<&str>,
-) -> String {
-    if let Some(step) = first_miss {
+fn parent_change(previous: &StepHistory, current: &StepHistory, cx: &MissContext<'_>) -> String {
+    if let Some(step) = cx.first_miss {
         return format!("parent changed: {step}");
     }
     if previous.base != current.base {
+        if let (Some(miss), Some(base)) = (cx.base_miss, &current.base) {
+            let name = base.split(" (result").next().unwrap_or(base);
+            return format!("base changed: {name}: {miss}");
+        }
         return match (&previous.base, &current.base) {
             (Some(before), Some(after)) => format!("base changed: {before} → {after}"),
             _ => "base changed".to_string(),
@@ -320,6 +324,7 @@ mod tests {
         let records = RecordStore::open(dir.path()).unwrap();
         let cx = MissContext {
             first_miss: first,
+            base_miss: None,
             records: &records,
             max_files: Some(LISTED_FILES),
         };

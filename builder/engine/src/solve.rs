@@ -195,6 +195,9 @@ struct Shared {
     failed: bool,
     reports: BTreeMap<usize, Vec<StepReport>>,
     history: LastBuild,
+    /// Per stage index: its first miss with the reason, for the stages
+    /// built on it.
+    first_misses: BTreeMap<usize, String>,
 }
 
 /// Builds the stages `plan.target` needs.
@@ -219,6 +222,7 @@ pub fn solve(
         failed: false,
         reports: BTreeMap::new(),
         history: LastBuild::default(),
+        first_misses: BTreeMap::new(),
     });
     let wake = Condvar::new();
     let errors: Mutex<Vec<BuildError>> = Mutex::new(Vec::new());
@@ -230,7 +234,13 @@ pub fn solve(
             let (shared, wake, errors, previous) = (&shared, &wake, &errors, &previous);
             scope.spawn(move || {
                 let deps = stage.dependencies();
-                let stages = {
+                let base_name = match &stage.base {
+                    ImageSource::Stage(id) => plan
+                        .stage(*id)
+                        .map(|s| s.name.clone().unwrap_or_else(|| id.0.to_string())),
+                    _ => None,
+                };
+                let (stages, base_miss) = {
                     let Ok(mut guard) = shared.lock() else {
                         return;
                     };
@@ -247,7 +257,11 @@ pub fn solve(
                         }
                         return;
                     }
-                    guard.done.clone()
+                    let base_miss = match &stage.base {
+                        ImageSource::Stage(id) => guard.first_misses.get(&id.0).cloned(),
+                        _ => None,
+                    };
+                    (guard.done.clone(), base_miss)
                 };
                 let mut builder = StageBuilder {
                     stage,
@@ -260,6 +274,9 @@ pub fn solve(
                     stages: &stages,
                     reports: Vec::new(),
                     history: LastBuild::default(),
+                    base_name,
+                    base_miss,
+                    first_miss: None,
                 };
                 let result = builder.build();
                 let Ok(mut guard) = shared.lock() else {
@@ -267,6 +284,9 @@ pub fn solve(
                 };
                 guard.reports.insert(stage.id.0, builder.reports);
                 guard.history.steps.extend(builder.history.steps);
+                if let Some(miss) = builder.first_miss {
+                    guard.first_misses.insert(stage.id.0, miss);
+                }
                 match result {
                     Ok(state) => {
                         guard.done.insert(stage.id, state);
@@ -317,6 +337,13 @@ struct StageBuilder<'a> {
     stages: &'a Stages,
     reports: Vec<StepReport>,
     history: LastBuild,
+    /// For a stage built on another stage: that stage's name (or index).
+    base_name: Option<String>,
+    /// For a stage built on another stage: that stage's first miss.
+    base_miss: Option<String>,
+    /// After the build: the first miss that explains this stage's result
+    /// (its own, or its base stage's).
+    first_miss: Option<String>,
 }
 
 impl StageBuilder<'_> {
@@ -355,8 +382,9 @@ impl StageBuilder<'_> {
         let mut state = stage_base(self.stage, self.ops, self.stages)?;
         let total = self.stage.steps.len() + 1;
         let mut lineage = Lineage {
-            base: describe_base(&self.stage.base, &state),
-            ..Lineage::default()
+            base: describe_base(&self.stage.base, &state, self.base_name.as_deref()),
+            config_before: Vec::new(),
+            first_miss: None,
         };
         for (i, step) in self.stage.steps.iter().enumerate() {
             let sref = StepRef {
@@ -381,6 +409,7 @@ impl StageBuilder<'_> {
                 duration_ms: started.elapsed().as_millis() as u64,
             });
         }
+        self.first_miss = lineage.first_miss.or_else(|| self.base_miss.clone());
         Ok(state)
     }
 
@@ -458,6 +487,7 @@ impl StageBuilder<'_> {
         } else {
             let cx = MissContext {
                 first_miss: lineage.first_miss.as_deref(),
+                base_miss: self.base_miss.as_deref(),
                 records: self.records,
                 max_files: (!self.opts.explain_all_files).then_some(LISTED_FILES),
             };
