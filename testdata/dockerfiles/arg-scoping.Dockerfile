@@ -14,7 +14,7 @@ ARG OVERRIDE=from-arg
 RUN echo $OVERRIDE
 
 FROM first
-# A new stage starts with no ARGs in scope, but ENV carries over.
+# A stage built FROM another keeps its ARGs (as BuildKit does) and ENV.
 RUN echo "[$VERSION] $CONT_IMG_VER"
 WORKDIR rel
 WORKDIR ../abs/$CONT_IMG_VER

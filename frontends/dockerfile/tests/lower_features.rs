@@ -295,3 +295,17 @@ FROM alpine:3.19
         ImageSource::Image("alpine:3.19".into())
     );
 }
+
+#[test]
+fn a_stage_built_from_a_stage_keeps_its_args() {
+    // BuildKit's dispatchState.init appends the base stage's build args;
+    // a stage FROM an image starts without any.
+    let p = plan_with(
+        "FROM a AS one\nARG A=in-one\nARG B\nFROM one\nRUN echo $A $B\nFROM a\nRUN echo $A\n",
+        &[("B", "cli")],
+    );
+    let args = |stage: usize| p.stages[stage].steps[0].build_args.clone();
+    assert_eq!(args(1).get("A").map(String::as_str), Some("in-one"));
+    assert_eq!(args(1).get("B").map(String::as_str), Some("cli"));
+    assert_eq!(args(2).get("A"), None);
+}

@@ -117,11 +117,13 @@ impl Lowering<'_, '_> {
             .iter()
             .position(|s| s.name.as_deref() == Some(lower.as_str()))
         {
+            // As in BuildKit, a stage built FROM another keeps its ARGs
+            // (moby/buildkit dockerfile2llb: dispatchState.init).
             let parent = self.states.get(id).cloned().unwrap_or_default();
             let state = StageState {
                 env: parent.env,
                 workdir: parent.workdir,
-                args: ArgScope::default(),
+                args: parent.args,
             };
             return (ImageSource::Stage(StageId(id)), state);
         }
