@@ -419,3 +419,18 @@ fn a_last_copy_into_the_root_directory_keeps_its_file() {
     assert_eq!(files["f.txt"].text(), "top\n");
     assert_eq!(files["g.txt"].text(), "g\n");
 }
+
+#[test]
+fn copy_parents_with_a_pivot_keeps_only_the_path_after_it() {
+    // Regression: the pivot directory itself was kept (/p/x/y/f).
+    let env = Env::new();
+    let image = build_image(
+        &env,
+        "FROM busybox\nCOPY --parents x/./y/f a/b/*.txt /p/\n",
+        &[("x/y/f", "f\n"), ("a/b/one.txt", "1\n")],
+        "pivot",
+    );
+    let files = image.files();
+    let under: Vec<&String> = files.keys().filter(|k| k.starts_with("p/")).collect();
+    assert_eq!(under, ["p/a", "p/a/b", "p/a/b/one.txt", "p/y", "p/y/f"]);
+}

@@ -8,7 +8,8 @@
 //! - A file goes to `DEST/NAME` when the destination ends with `/` or is an
 //!   existing directory (following symlinks inside the root), else to `DEST`.
 //! - `--parents` keeps each source's path (after a `/./` pivot, only the part
-//!   after it) below the destination.
+//!   after it) below the destination: a selection root is then the pivot
+//!   directory, whose content goes to the destination itself.
 
 use crate::image_config::clean_path;
 
@@ -70,6 +71,12 @@ pub fn targets(
         .iter()
         .map(|m| {
             if parents {
+                // A root of `--parents` is the pivot (the part before `/./`,
+                // else the source root): its content, which keeps the path
+                // below the pivot, goes to the destination itself.
+                if m.is_dir {
+                    return base.to_string();
+                }
                 let kept = m
                     .path
                     .rsplit_once("/./")
@@ -168,12 +175,14 @@ mod tests {
     fn parents_keep_the_source_path() {
         let t = targets(
             "/dst/",
-            &[file("x/y/f.txt"), dir("a/./b/c")],
-            2,
+            &[file("x/y/f.txt"), dir("a"), dir("")],
+            3,
             true,
             &none,
         )
         .unwrap();
-        assert_eq!(t, ["/dst/x/y/f.txt", "/dst/b/c"]);
+        // The directories are pivots (`a/./b/c`, `b/c`): the paths below
+        // them are kept inside the destination.
+        assert_eq!(t, ["/dst/x/y/f.txt", "/dst", "/dst"]);
     }
 }
