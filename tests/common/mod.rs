@@ -539,65 +539,7 @@ impl Image {
     pub fn files(&self) -> BTreeMap<String, Entry> {
         let mut files: BTreeMap<String, Entry> = BTreeMap::new();
         for tar_bytes in self.layer_tars() {
-            let mut archive = tar::Archive::new(&tar_bytes[..]);
-            for entry in archive.entries().expect("tar entries") {
-                let mut entry = entry.expect("tar entry");
-                let path = entry
-                    .path()
-                    .expect("entry path")
-                    .to_string_lossy()
-                    .into_owned();
-                let path = path
-                    .trim_start_matches("./")
-                    .trim_end_matches('/')
-                    .to_string();
-                let (dir, base) = match path.rsplit_once('/') {
-                    Some((d, b)) => (format!("{d}/"), b.to_string()),
-                    None => (String::new(), path.clone()),
-                };
-                if base == ".wh..wh..opq" {
-                    files.retain(|k, _| !k.starts_with(&dir) || *k == dir.trim_end_matches('/'));
-                    continue;
-                }
-                if let Some(gone) = base.strip_prefix(".wh.") {
-                    let gone = format!("{dir}{gone}");
-                    files.retain(|k, _| *k != gone && !k.starts_with(&format!("{gone}/")));
-                    continue;
-                }
-                let header = entry.header();
-                let kind = match header.entry_type() {
-                    tar::EntryType::Regular => 'f',
-                    tar::EntryType::Directory => 'd',
-                    tar::EntryType::Symlink => 'l',
-                    tar::EntryType::Link => 'h',
-                    _ => 'o',
-                };
-                let mode = header.mode().expect("mode");
-                let uid = header.uid().expect("uid");
-                let gid = header.gid().expect("gid");
-                let mtime = header.mtime().expect("mtime");
-                let link = entry
-                    .link_name()
-                    .expect("link name")
-                    .map(|l| l.to_string_lossy().into_owned());
-                let mut data = Vec::new();
-                entry.read_to_end(&mut data).expect("entry data");
-                if kind != 'd' {
-                    files.retain(|k, _| !k.starts_with(&format!("{path}/")));
-                }
-                files.insert(
-                    path,
-                    Entry {
-                        kind,
-                        mode,
-                        uid,
-                        gid,
-                        data,
-                        link,
-                        mtime,
-                    },
-                );
-            }
+            apply_layer(&mut files, &tar_bytes);
         }
         files
     }
@@ -619,6 +561,70 @@ impl Image {
     /// The config's `config` object (Env, Cmd, …).
     pub fn runtime_config(&self) -> &Value {
         &self.config["config"]
+    }
+}
+
+/// Applies one uncompressed layer tar to a flattened file system (see
+/// [`Image::files`]): whiteouts remove, entries replace.
+pub fn apply_layer(files: &mut BTreeMap<String, Entry>, tar_bytes: &[u8]) {
+    let mut archive = tar::Archive::new(tar_bytes);
+    for entry in archive.entries().expect("tar entries") {
+        let mut entry = entry.expect("tar entry");
+        let path = entry
+            .path()
+            .expect("entry path")
+            .to_string_lossy()
+            .into_owned();
+        let path = path
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+        let (dir, base) = match path.rsplit_once('/') {
+            Some((d, b)) => (format!("{d}/"), b.to_string()),
+            None => (String::new(), path.clone()),
+        };
+        if base == ".wh..wh..opq" {
+            files.retain(|k, _| !k.starts_with(&dir) || *k == dir.trim_end_matches('/'));
+            continue;
+        }
+        if let Some(gone) = base.strip_prefix(".wh.") {
+            let gone = format!("{dir}{gone}");
+            files.retain(|k, _| *k != gone && !k.starts_with(&format!("{gone}/")));
+            continue;
+        }
+        let header = entry.header();
+        let kind = match header.entry_type() {
+            tar::EntryType::Regular => 'f',
+            tar::EntryType::Directory => 'd',
+            tar::EntryType::Symlink => 'l',
+            tar::EntryType::Link => 'h',
+            _ => 'o',
+        };
+        let mode = header.mode().expect("mode");
+        let uid = header.uid().expect("uid");
+        let gid = header.gid().expect("gid");
+        let mtime = header.mtime().expect("mtime");
+        let link = entry
+            .link_name()
+            .expect("link name")
+            .map(|l| l.to_string_lossy().into_owned());
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("entry data");
+        if kind != 'd' {
+            files.retain(|k, _| !k.starts_with(&format!("{path}/")));
+        }
+        files.insert(
+            path,
+            Entry {
+                kind,
+                mode,
+                uid,
+                gid,
+                data,
+                link,
+                mtime,
+            },
+        );
     }
 }
 
