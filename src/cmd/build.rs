@@ -119,6 +119,7 @@ impl ImageResolver for StoreResolver<'_> {
                 .collect(),
             workdir: config.working_dir.clone().filter(|w| !w.is_empty()),
             onbuild: config.on_build.clone().unwrap_or_default(),
+            shell: config.shell.as_ref().is_some_and(|s| !s.is_empty()),
         })
     }
 }

@@ -52,6 +52,9 @@ pub struct BaseImageInfo {
     pub workdir: Option<String>,
     /// `OnBuild` triggers, run at the start of a stage built on the image.
     pub onbuild: Vec<String>,
+    /// Whether the image sets `Shell` (a shell-form CMD then draws no
+    /// JSONArgsRecommended warning, as in BuildKit).
+    pub shell: bool,
 }
 
 /// Inputs of the lowering besides the Dockerfile text.
@@ -99,6 +102,9 @@ pub(crate) struct StageState {
     pub workdir: String,
     /// ARGs declared in the stage.
     pub args: ArgScope,
+    /// A `Shell` is set (SHELL in the stage or its base stage, or the base
+    /// image's config).
+    pub shell: bool,
 }
 
 impl StageState {
@@ -149,6 +155,7 @@ pub fn lower(source: &str, opts: &LowerOptions<'_>) -> Result<Plan, DockerfileEr
         lowering.node(node, instruction).map_err(in_file)?;
     }
     let mut plan = lowering.finish().map_err(in_file)?;
+    checks::drop_unreached(&mut plan);
     plan.directives = parsed.directives.values.clone();
     plan.ignore_rules = opts.ignore_rules.clone();
     checks.apply(&mut plan).map_err(in_file)?;

@@ -309,3 +309,39 @@ fn a_stage_built_from_a_stage_keeps_its_args() {
     assert_eq!(args(1).get("B").map(String::as_str), Some("cli"));
     assert_eq!(args(2).get("A"), None);
 }
+
+#[test]
+fn json_args_recommended_warns_for_a_shell_form_cmd_without_a_shell() {
+    let warned = plan("FROM a\nCMD echo hi\nENTRYPOINT run me\n");
+    assert_eq!(
+        rules(&warned.warnings),
+        vec!["JSONArgsRecommended", "JSONArgsRecommended"]
+    );
+    assert_eq!(
+        warned.warnings[1].message,
+        "JSON arguments recommended for ENTRYPOINT to prevent unintended behavior related to OS signals"
+    );
+    // Exec form, a SHELL in the stage or its base stage, or a stage the
+    // target does not need: no warning (BuildKit checks while building).
+    let quiet = plan(
+        "FROM a AS unused\nCMD echo unused\n\
+         FROM a AS base\nSHELL [\"/bin/bash\", \"-c\"]\n\
+         FROM base\nCMD echo hi\nENTRYPOINT [\"run\"]\n",
+    );
+    assert_eq!(rules(&quiet.warnings), Vec::<&str>::new());
+}
+
+#[test]
+fn legacy_key_value_format_warns_for_env_and_label_without_equals() {
+    let p = plan("FROM a\nENV A 1\nLABEL b 2\nENV C=3\n");
+    assert_eq!(
+        rules(&p.warnings),
+        vec!["LegacyKeyValueFormat", "LegacyKeyValueFormat"]
+    );
+    assert_eq!(
+        p.warnings[0].message,
+        "\"ENV key=value\" should be used instead of legacy \"ENV key value\" format"
+    );
+    let skipped = plan("# check=skip=LegacyKeyValueFormat\nFROM a\nENV A 1\n");
+    assert_eq!(rules(&skipped.warnings), Vec::<&str>::new());
+}

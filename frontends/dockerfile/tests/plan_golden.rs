@@ -20,6 +20,7 @@ impl ImageResolver for Images {
                     "ARG TRIGGER_ARG=t".into(),
                     "RUN echo trigger $TRIGGER_ARG".into(),
                 ],
+                shell: false,
             }),
             _ => None,
         }

@@ -12,14 +12,35 @@ pub(crate) const CHECK_BUILD_ARG: &str = "BUILDKIT_DOCKERFILE_CHECK";
 
 /// Warnings that are BuildKit lint rules (others, such as an unused build
 /// arg, are neither skipped nor turned into errors).
-const LINT_RULES: [&str; 6] = [
+const LINT_RULES: [&str; 8] = [
     "FromAsCasing",
+    "JSONArgsRecommended",
+    "LegacyKeyValueFormat",
     "MaintainerDeprecated",
     "NoEmptyContinuation",
     "ReservedStageName",
     "StageNameCasing",
     "UndefinedArgInFrom",
 ];
+
+/// Rules BuildKit checks while it builds a stage (not while it parses
+/// the file), so only in the stages the target needs.
+const DISPATCH_RULES: [&str; 1] = ["JSONArgsRecommended"];
+
+/// Drops the warnings of [`DISPATCH_RULES`] about instructions of stages
+/// the target does not need.
+pub(crate) fn drop_unreached(plan: &mut Plan) {
+    let needed: BTreeSet<usize> = plan
+        .required_stages()
+        .into_iter()
+        .filter_map(|id| plan.stage(id))
+        .flat_map(|stage| stage.steps.iter().map(|step| step.span.start_line))
+        .collect();
+    plan.warnings.retain(|w| {
+        !DISPATCH_RULES.contains(&w.rule.as_str())
+            || w.span.is_some_and(|s| needed.contains(&s.start_line))
+    });
+}
 
 /// Which lint rules run and whether a violation fails the build.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

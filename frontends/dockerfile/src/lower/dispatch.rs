@@ -3,7 +3,7 @@
 
 use super::{Lowering, Site};
 use crate::error::DockerfileError;
-use crate::instructions::{CommandLine, Instruction};
+use crate::instructions::{CommandLine, Instruction, KeyValue};
 use crate::parser::Node;
 use strata_plan::{Command, ConfigEdit, StepKind};
 
@@ -22,13 +22,29 @@ impl Lowering<'_, '_> {
             Instruction::Copy(copy) => StepKind::Copy(self.copy(node, copy)?),
             Instruction::Workdir(dir) => StepKind::Workdir(self.workdir(node, dir.as_str())?),
             Instruction::Arg(decls) => return self.stage_arg(node, decls),
-            Instruction::Env(pairs) => StepKind::Config(ConfigEdit::Env(self.env(node, pairs)?)),
+            Instruction::Env(pairs) => {
+                self.legacy_key_value(node, "ENV", pairs);
+                StepKind::Config(ConfigEdit::Env(self.env(node, pairs)?))
+            }
             Instruction::Label(pairs) => {
+                self.legacy_key_value(node, "LABEL", pairs);
                 StepKind::Config(ConfigEdit::Label(self.key_values(node, pairs)?))
             }
-            Instruction::Cmd(cmd) => StepKind::Config(ConfigEdit::Cmd(command(cmd))),
-            Instruction::Entrypoint(cmd) => StepKind::Config(ConfigEdit::Entrypoint(command(cmd))),
-            Instruction::Shell(argv) => StepKind::Config(ConfigEdit::Shell(argv.clone())),
+            Instruction::Cmd(cmd) => {
+                self.json_args(node, "CMD", cmd);
+                StepKind::Config(ConfigEdit::Cmd(command(cmd)))
+            }
+            Instruction::Entrypoint(cmd) => {
+                self.json_args(node, "ENTRYPOINT", cmd);
+                StepKind::Config(ConfigEdit::Entrypoint(command(cmd)))
+            }
+            Instruction::Shell(argv) => {
+                let index = self.stage_index();
+                if let Some(state) = self.states.get_mut(index) {
+                    state.shell = true;
+                }
+                StepKind::Config(ConfigEdit::Shell(argv.clone()))
+            }
             Instruction::Expose(ports) => {
                 StepKind::Config(ConfigEdit::Expose(self.expose(node, ports)?))
             }
@@ -70,6 +86,34 @@ impl Lowering<'_, '_> {
         };
         self.push(node, &text, kind);
         Ok(())
+    }
+
+    /// BuildKit's LegacyKeyValueFormat check: `ENV key value`.
+    fn legacy_key_value(&mut self, node: &Node, keyword: &str, pairs: &[KeyValue]) {
+        if pairs.iter().any(|p| p.legacy) {
+            self.warn(
+                Some(node.start_line),
+                "LegacyKeyValueFormat",
+                format!(
+                    "\"{keyword} key=value\" should be used instead of legacy \"{keyword} key value\" format"
+                ),
+            );
+        }
+    }
+
+    /// BuildKit's JSONArgsRecommended check: a shell-form CMD or
+    /// ENTRYPOINT where no SHELL is set.
+    fn json_args(&mut self, node: &Node, keyword: &str, cmd: &CommandLine) {
+        let shell = self.states.get(self.stage_index()).is_some_and(|s| s.shell);
+        if matches!(cmd, CommandLine::Shell(_)) && !shell {
+            self.warn(
+                Some(node.start_line),
+                "JSONArgsRecommended",
+                format!(
+                    "JSON arguments recommended for {keyword} to prevent unintended behavior related to OS signals"
+                ),
+            );
+        }
     }
 
     /// Expands a word with the current stage's ARGs and ENV.

@@ -124,6 +124,7 @@ impl Lowering<'_, '_> {
                 env: parent.env,
                 workdir: parent.workdir,
                 args: parent.args,
+                shell: parent.shell,
             };
             return (ImageSource::Stage(StageId(id)), state);
         }
@@ -148,6 +149,7 @@ impl Lowering<'_, '_> {
         let info = self.opts.resolver.and_then(|r| r.resolve(image));
         let state = StageState {
             env: info.as_ref().map(|i| i.env.clone()).unwrap_or_default(),
+            shell: info.as_ref().is_some_and(|i| i.shell),
             workdir: info.and_then(|i| i.workdir).unwrap_or_default(),
             args: ArgScope::default(),
         };
