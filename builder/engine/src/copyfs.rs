@@ -328,21 +328,7 @@ impl Upper<'_> {
 }
 
 fn set_times(path: &Path, md: &fs::Metadata) -> Result<(), CopyFsError> {
-    let ts = |s: i64, ns: i64| rustix::fs::Timespec {
-        tv_sec: s,
-        tv_nsec: ns as _,
-    };
-    let times = rustix::fs::Timestamps {
-        last_access: ts(md.atime(), md.atime_nsec()),
-        last_modification: ts(md.mtime(), md.mtime_nsec()),
-    };
-    rustix::fs::utimensat(
-        rustix::fs::CWD,
-        path,
-        &times,
-        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .map_err(errno(path))
+    strata_exec::copy_times(path, md).map_err(errno(path))
 }
 
 #[cfg(test)]

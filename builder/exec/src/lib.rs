@@ -46,6 +46,7 @@ pub use caps::{CAP_NAMES, CapSet, DOCKER_DEFAULT_CAPS, docker_default_mask};
 pub use error::ExecError;
 pub use hosts::{default_hosts, host_resolv_conf, resolv_conf_for};
 pub use native::NamespaceExecutor;
+pub use prepare::copy_times;
 pub use runc::RuncExecutor;
 pub use spec::{DEFAULT_HOSTNAME, DEFAULT_PATH, Identity, MountSpec, Network, RunSpec, Security};
 pub use status::{CancelToken, ExitStatus, RunIo};

@@ -391,6 +391,12 @@ fn add_stub(
 }
 
 pub(crate) fn set_times(path: &Path, md: &Metadata) -> Result<(), ExecError> {
+    copy_times(path, md).map_err(|e| ExecError::prepare("set times", path, e.into()))
+}
+
+/// Gives `path` (not following a symlink there) the access and
+/// modification times of `md`, to the nanosecond.
+pub fn copy_times(path: &Path, md: &Metadata) -> rustix::io::Result<()> {
     let ts = |s: i64, ns: i64| rustix::fs::Timespec {
         tv_sec: s,
         tv_nsec: ns as _,
@@ -405,7 +411,6 @@ pub(crate) fn set_times(path: &Path, md: &Metadata) -> Result<(), ExecError> {
         &times,
         rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
     )
-    .map_err(|e| ExecError::prepare("set times", path, e.into()))
 }
 
 #[cfg(test)]
