@@ -201,9 +201,10 @@ pub struct PushArgs {
     pub name: String,
     /// Where to push it (default: the same name).
     pub destination: Option<String>,
-    /// Recompress the layers first: `gzip`, `zstd` or `uncompressed`
-    /// (a layer already in that compression is kept; a converted blob is
-    /// kept for the next push).
+    /// Recompress the layers first: `gzip`, `zstd`, `estargz` (gzip that
+    /// stargz-snapshotter pulls lazily; new diffIDs, so a new config) or
+    /// `uncompressed` (a layer already in that compression is kept; a
+    /// converted blob is kept for the next push).
     #[arg(long)]
     pub compression: Option<String>,
 }

@@ -106,13 +106,7 @@ fn umoci_unpacks_the_image_from_the_store() {
     // content ("blob is not correct mediatype"); zstd support came in 0.5.
     let env = Env::new();
     built(&env, &["--compression", "gzip"]);
-    let bundle = env.path("bundle");
-    run_ok(
-        Command::new("umoci")
-            .args(["unpack", "--image"])
-            .arg(format!("{}:app:latest", env.root.display()))
-            .arg(&bundle),
-    );
+    let bundle = common::umoci_unpack(&env, "app:latest");
     let rootfs = bundle.join("rootfs");
     assert_eq!(
         std::fs::read_to_string(rootfs.join("srv/made.txt")).expect("made.txt"),

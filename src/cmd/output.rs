@@ -166,8 +166,9 @@ pub fn parse_compression(value: &str) -> Result<Compression> {
     Ok(match value {
         "gzip" => Compression::Gzip { level: 6 },
         "zstd" => Compression::Zstd { level: 3 },
+        "estargz" => Compression::Estargz { level: 6 },
         "uncompressed" => Compression::None,
-        other => bail!("compression={other}: expected gzip, zstd or uncompressed"),
+        other => bail!("compression={other}: expected gzip, estargz, zstd or uncompressed"),
     })
 }
 
@@ -212,7 +213,18 @@ pub fn converted(
             size: new.size,
             media_type: new.media_type,
         },
-        config: image.config.clone(),
+        // eStargz layers have their own diffIDs, in a new config.
+        config: Blob {
+            digest: manifest["config"]["digest"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            size: manifest["config"]["size"].as_u64().unwrap_or_default(),
+            media_type: manifest["config"]["mediaType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        },
         layers,
     })
 }
@@ -355,7 +367,11 @@ mod tests {
                 force_compression: true,
             }
         );
-        assert!(parse("type=image,compression=estargz").is_err());
+        assert_eq!(
+            parse_compression("estargz").unwrap(),
+            Compression::Estargz { level: 6 }
+        );
+        assert!(parse("type=image,compression=zstd:chunked").is_err());
         assert!(parse("type=image,oci-mediatypes=true").is_err());
     }
 

@@ -659,6 +659,19 @@ pub fn build_image(env: &Env, dockerfile: &str, files: &[(&str, &str)], tag: &st
     env.image(tag)
 }
 
+/// `umoci unpack` of the store's image `name` (`NAME:TAG`) into the
+/// bundle `env.path("bundle")`; returns the bundle.
+pub fn umoci_unpack(env: &Env, name: &str) -> PathBuf {
+    let bundle = env.path("bundle");
+    run_ok(
+        Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:{name}", env.root.display()))
+            .arg(&bundle),
+    );
+    bundle
+}
+
 /// The mount points under `dir` listed in /proc/self/mountinfo.
 pub fn mounts_under(dir: &Path) -> Vec<String> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");

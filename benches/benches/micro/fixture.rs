@@ -108,10 +108,13 @@ pub fn layer(compression: Compression) -> &'static Layer {
     static TAR: OnceLock<Layer> = OnceLock::new();
     static GZ: OnceLock<Layer> = OnceLock::new();
     static ZST: OnceLock<Layer> = OnceLock::new();
+    static ESGZ: OnceLock<Layer> = OnceLock::new();
     let cell = match compression {
         Compression::None => &TAR,
         Compression::Gzip { .. } => &GZ,
         Compression::Zstd { .. } => &ZST,
+        // write_layer refuses it: eStargz is made by to_estargz.
+        Compression::Estargz { .. } => &ESGZ,
     };
     cell.get_or_init(|| {
         let opts = options(compression);

@@ -10,15 +10,21 @@
 //! ```
 //!
 //! A Docker schema 2 manifest becomes an OCI one (zstd layers exist only
-//! in OCI); the config blob and its diffIDs do not change.
+//! in OCI); the config blob and its diffIDs do not change, except for
+//! eStargz (`crate::estargz`), whose tar holds a table of contents: its
+//! layers get their own diffIDs, written into a new config. An eStargz
+//! layer is a gzip layer, kept as it is when gzip is asked for.
 
+use crate::estargz::estargz_variant;
 use crate::image::{OCI_CONFIG, OCI_MANIFEST};
 use crate::worker::WorkerError;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use strata_layer::{Compression, StoreChunks, media_type, recompress_chunked};
+use strata_layer::{
+    Compression, StoreChunks, TOC_DIGEST_ANNOTATION, media_type, recompress_chunked,
+};
 use strata_store::{DOCKER_MANIFEST, Descriptor, Digest, Store};
 
 type Variants = BTreeMap<String, (String, u64)>;
@@ -40,11 +46,22 @@ fn compression_of(media: &str) -> Option<&'static str> {
     }
 }
 
+/// The compression of a layer descriptor: its media type's, or `estargz`
+/// for a gzip layer with a table of contents.
+fn format_of(layer: &Value) -> Option<&'static str> {
+    let media = layer["mediaType"].as_str().unwrap_or_default();
+    match compression_of(media) {
+        Some("gzip") if layer["annotations"][TOC_DIGEST_ANNOTATION].is_string() => Some("estargz"),
+        other => other,
+    }
+}
+
 fn name_of(c: Compression) -> &'static str {
     match c {
         Compression::None => "none",
         Compression::Gzip { .. } => "gzip",
         Compression::Zstd { .. } => "zstd",
+        Compression::Estargz { .. } => "estargz",
     }
 }
 
@@ -61,7 +78,8 @@ fn oci_layer_type(media: &str) -> String {
     }
 }
 
-fn variants_path(store: &Store, diff_id: &str) -> Result<PathBuf, WorkerError> {
+/// Where the converted forms of the layer `diff_id` are remembered.
+pub(crate) fn variants_path(store: &Store, diff_id: &str) -> Result<PathBuf, WorkerError> {
     let hex = diff_id
         .strip_prefix("sha256:")
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -174,10 +192,12 @@ pub fn convert_image(
     let want = name_of(compression);
     let mut changed = false;
     let mut out = Vec::new();
-    for (layer, diff_id) in layers.iter().zip(&diff_ids) {
+    let mut new_diff_ids = diff_ids.clone();
+    for ((layer, diff_id), new_diff_id) in layers.iter().zip(&diff_ids).zip(&mut new_diff_ids) {
         let media = layer["mediaType"].as_str().unwrap_or_default();
         let wanted = only.is_none_or(|o| o.contains(diff_id));
-        if !wanted || compression_of(media) == Some(want) {
+        let have = format_of(layer);
+        if !wanted || have == Some(want) || (want == "gzip" && have == Some("estargz")) {
             let mut layer = layer.clone();
             layer["mediaType"] = json!(oci_layer_type(media));
             out.push(layer);
@@ -194,8 +214,17 @@ pub fn convert_image(
             .unwrap_or_default()
             .parse()
             .map_err(|e| invalid(&what, e))?;
-        let desc = variant(store, &blob, diff_id, compression)?;
-        out.push(json!({"mediaType": desc.media_type, "digest": desc.digest, "size": desc.size}));
+        if let Compression::Estargz { level } = compression {
+            let layer = estargz_variant(store, &blob, diff_id, level)?;
+            let desc = layer.descriptor()?;
+            out.push(serde_json::to_value(&desc).map_err(|e| invalid(&what, e))?);
+            *new_diff_id = layer.diff_id;
+        } else {
+            let desc = variant(store, &blob, diff_id, compression)?;
+            out.push(
+                json!({"mediaType": desc.media_type, "digest": desc.digest, "size": desc.size}),
+            );
+        }
         changed = true;
     }
     if !changed {
@@ -203,6 +232,13 @@ pub fn convert_image(
     }
     value["mediaType"] = json!(OCI_MANIFEST);
     value["config"]["mediaType"] = json!(OCI_CONFIG);
+    if new_diff_ids != diff_ids {
+        let mut config = config;
+        config["rootfs"]["diff_ids"] = json!(new_diff_ids);
+        let bytes = serde_json::to_vec(&config).map_err(|e| invalid(&config_digest, e))?;
+        value["config"]["digest"] = json!(store.write_blob(&bytes)?);
+        value["config"]["size"] = json!(bytes.len());
+    }
     value["layers"] = Value::Array(out);
     let bytes = serde_json::to_vec(&value).map_err(|e| invalid(&what, e))?;
     let digest = store.write_blob(&bytes)?;

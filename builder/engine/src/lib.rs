@@ -9,6 +9,7 @@ pub mod chmod;
 pub mod convert;
 pub mod copy_dest;
 pub mod copyfs;
+pub mod estargz;
 pub mod explain;
 pub mod export;
 pub mod image;

@@ -124,7 +124,7 @@ impl ChunkCache for MemoryChunkCache {
 pub(crate) fn compress_chunk(data: &[u8], compression: Compression) -> io::Result<Vec<u8>> {
     match compression {
         Compression::None => Ok(data.to_vec()),
-        Compression::Gzip { level } => {
+        Compression::Gzip { level } | Compression::Estargz { level } => {
             let mut enc = flate2::GzBuilder::new().mtime(0).write(
                 Vec::with_capacity(data.len() / 3 + 64),
                 flate2::Compression::new(level.min(9)),

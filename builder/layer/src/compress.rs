@@ -23,6 +23,14 @@ pub enum Compression {
         /// Level.
         level: i32,
     },
+    /// eStargz (stargz-snapshotter's lazily pullable gzip layout) at a gzip
+    /// level. Made from a finished layer by [`crate::to_estargz`], never
+    /// written directly: its tar stream gains a landmark and a table of
+    /// contents, so its diffID is not the plain layer's.
+    Estargz {
+        /// gzip level.
+        level: u32,
+    },
 }
 
 impl Default for Compression {
@@ -84,7 +92,7 @@ enum Stage<W: Write> {
     Plain(Hashing<W>),
     /// gzip members or zstd frames of content-defined chunks, compressed
     /// in parallel.
-    Chunked(ChunkPipeline<Hashing<W>>),
+    Chunked(Box<ChunkPipeline<Hashing<W>>>),
 }
 
 /// A compressing sink: tar bytes in, compressed bytes out to `W`, with the
@@ -111,8 +119,14 @@ impl<W: Write> Sink<W> {
         };
         let stage = match compression {
             Compression::None => Stage::Plain(out),
-            Compression::Gzip { .. } | Compression::Zstd { .. } => {
-                Stage::Chunked(ChunkPipeline::new(out, compression, threads, cache))
+            Compression::Gzip { .. } | Compression::Zstd { .. } => Stage::Chunked(Box::new(
+                ChunkPipeline::new(out, compression, threads, cache),
+            )),
+            Compression::Estargz { .. } => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "eStargz layers are made from a written layer (to_estargz), not written directly",
+                ));
             }
         };
         Ok(Sink {

@@ -62,12 +62,14 @@ impl CutPolicy {
                 max: 8192 * KIB,
                 step: 4096 * KIB as u64,
             },
-            Compression::None | Compression::Gzip { .. } => CutPolicy {
-                min: 512 * KIB,
-                gap: 512 * KIB as u64,
-                max: 4096 * KIB,
-                step: 1024 * KIB as u64,
-            },
+            Compression::None | Compression::Gzip { .. } | Compression::Estargz { .. } => {
+                CutPolicy {
+                    min: 512 * KIB,
+                    gap: 512 * KIB as u64,
+                    max: 4096 * KIB,
+                    step: 1024 * KIB as u64,
+                }
+            }
         }
     }
 

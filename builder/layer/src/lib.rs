@@ -13,6 +13,8 @@
 //!   supplies chunks compressed before. Nothing depends on the number of
 //!   cores. The diffID and the blob digest are computed in the same pass
 //!   ([`LayerDigests`]).
+//! - eStargz: [`to_estargz`] rewrites a layer for lazy pulling
+//!   (stargz-snapshotter's layout, a table of contents at the end).
 //! - Extraction: [`extract`] flattens ([`ExtractMode::Apply`]) or builds an
 //!   overlayfs lower directory ([`ExtractMode::Overlay`]) and never writes
 //!   outside its target.
@@ -28,6 +30,7 @@
 mod chunk;
 mod compress;
 mod cut;
+mod estargz;
 mod extract;
 mod pipeline;
 mod recompress;
@@ -42,6 +45,10 @@ pub use chunk::{
     CHUNK_FORMAT_VERSION, ChunkCache, ChunkEntry, ChunkKey, MemoryChunkCache, NoChunkCache,
 };
 pub use compress::{Compression, LayerDigests, detect_reader};
+pub use estargz::{
+    CHUNK_SIZE as ESTARGZ_CHUNK_SIZE, EstargzDigests, TOC_DIGEST_ANNOTATION,
+    UNCOMPRESSED_SIZE_ANNOTATION, to_estargz,
+};
 pub use extract::{ExtractError, ExtractErrorKind, ExtractMode, extract};
 pub use recompress::{recompress, recompress_chunked};
 pub use stored::StoreChunks;
@@ -55,7 +62,9 @@ pub use writer::{Entry, EntryKind, LayerWriter, WriteError, WriteOptions};
 pub fn media_type(compression: Compression) -> &'static str {
     match compression {
         Compression::None => "application/vnd.oci.image.layer.v1.tar",
-        Compression::Gzip { .. } => "application/vnd.oci.image.layer.v1.tar+gzip",
+        Compression::Gzip { .. } | Compression::Estargz { .. } => {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        }
         Compression::Zstd { .. } => "application/vnd.oci.image.layer.v1.tar+zstd",
     }
 }

@@ -39,6 +39,8 @@ pub(crate) struct ChunkPipeline<W: Write> {
     limit: u64,
     offset: u64,
     entries: Vec<ChunkEntry>,
+    /// Where each chunk starts in the output, by sequence number.
+    starts: Vec<u64>,
 }
 
 impl<W: Write> ChunkPipeline<W> {
@@ -74,6 +76,7 @@ impl<W: Write> ChunkPipeline<W> {
             limit: 2 * threads as u64 + 1,
             offset: 0,
             entries: Vec::new(),
+            starts: Vec::new(),
         }
     }
 
@@ -88,6 +91,16 @@ impl<W: Write> ChunkPipeline<W> {
             self.seal()?;
         }
         Ok(())
+    }
+
+    /// Ends the current chunk here (when it holds anything), whatever the
+    /// policy says; returns the sequence number of the chunk the next
+    /// bytes go to (see [`ChunkPipeline::finish_with_starts`]).
+    pub fn force_cut(&mut self) -> io::Result<u64> {
+        if !self.buf.is_empty() {
+            self.seal()?;
+        }
+        Ok(self.next_seq)
     }
 
     fn seal(&mut self) -> io::Result<()> {
@@ -108,6 +121,7 @@ impl<W: Write> ChunkPipeline<W> {
         self.ready.insert(seq, result?);
         while let Some(done) = self.ready.remove(&self.next_write) {
             self.out.write_all(&done.compressed)?;
+            self.starts.push(self.offset);
             if let Some(mut entry) = done.entry {
                 entry.offset = self.offset;
                 self.entries.push(entry);
@@ -120,7 +134,14 @@ impl<W: Write> ChunkPipeline<W> {
 
     /// Compresses what is left, waits for every chunk and returns the sink
     /// with the chunks written (none when the cache is disabled).
-    pub fn finish(mut self) -> io::Result<(W, Vec<ChunkEntry>)> {
+    pub fn finish(self) -> io::Result<(W, Vec<ChunkEntry>)> {
+        self.finish_with_starts()
+            .map(|(out, entries, _, _)| (out, entries))
+    }
+
+    /// Like [`ChunkPipeline::finish`], and also returns where each chunk
+    /// starts in the output (by sequence number) and where the output ends.
+    pub fn finish_with_starts(mut self) -> io::Result<(W, Vec<ChunkEntry>, Vec<u64>, u64)> {
         if !self.buf.is_empty() {
             self.seal()?;
         }
@@ -133,7 +154,7 @@ impl<W: Write> ChunkPipeline<W> {
                 .join()
                 .map_err(|_| io::Error::other("a compression thread panicked"))?;
         }
-        Ok((self.out, self.entries))
+        Ok((self.out, self.entries, self.starts, self.offset))
     }
 }
 

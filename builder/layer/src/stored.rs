@@ -35,7 +35,10 @@ impl StoreChunks {
     pub fn format(compression: Compression) -> Option<String> {
         match compression {
             Compression::None => None,
-            Compression::Gzip { level } => Some(format!("gzip-{level}-v{CHUNK_FORMAT_VERSION}")),
+            // eStargz members are gzip members: they share the gzip chunks.
+            Compression::Gzip { level } | Compression::Estargz { level } => {
+                Some(format!("gzip-{level}-v{CHUNK_FORMAT_VERSION}"))
+            }
             Compression::Zstd { level } => Some(format!("zstd-{level}-v{CHUNK_FORMAT_VERSION}")),
         }
     }
@@ -70,7 +73,7 @@ impl ChunkCache for StoreChunks {
     }
 
     fn lookup(&self, key: &ChunkKey) -> Option<Vec<u8>> {
-        if key.compression != self.compression {
+        if Self::format(key.compression) != Self::format(self.compression) {
             return None;
         }
         let index = self.index.get_or_init(|| {

@@ -33,7 +33,7 @@
 //! ```
 
 mod artifact;
-mod base64;
+use strata_store::base64;
 mod challenge;
 mod client;
 mod credentials;

@@ -35,6 +35,7 @@
 //! assert_eq!(store.read_blob(&digest).unwrap(), b"hello");
 //! ```
 
+pub mod base64;
 mod blob;
 mod check;
 mod chunks;
@@ -44,6 +45,7 @@ mod lease;
 mod lock;
 mod read;
 mod root;
+pub mod time;
 mod walk;
 
 pub use blob::BlobWriter;

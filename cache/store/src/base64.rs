@@ -1,11 +1,12 @@
-//! Standard base64 (RFC 4648, `+/`, `=` padding), the only encoding
-//! HTTP basic auth and docker's `config.json` use. Small enough to keep
-//! here rather than add a dependency.
+//! Standard base64 (RFC 4648, `+/`, `=` padding), as HTTP basic auth,
+//! docker's `config.json` and the extended attributes of an eStargz table
+//! of contents use it. Small enough to keep here rather than add a
+//! dependency.
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Encodes with padding.
-pub(crate) fn encode(bytes: &[u8]) -> String {
+pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -26,7 +27,7 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 }
 
 /// Decodes, with or without padding; `None` for anything else.
-pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
+pub fn decode(text: &str) -> Option<Vec<u8>> {
     let text = text.trim_end_matches('=');
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let mut acc: u32 = 0;

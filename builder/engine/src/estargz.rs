@@ -1,0 +1,112 @@
+//! The eStargz form of a layer (`compression=estargz`): made once from
+//! the layer's blob and remembered by the layer's diffID, with what its
+//! descriptor and the image config need (its own diffID, the TOC digest,
+//! the uncompressed size):
+//!
+//! ```text
+//! ROOT/layer-variants-v1/<diffID hex>.estargz-<level>.json
+//! ```
+
+use crate::convert::variants_path;
+use crate::worker::WorkerError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use strata_layer::{
+    Compression, StoreChunks, TOC_DIGEST_ANNOTATION, UNCOMPRESSED_SIZE_ANNOTATION, media_type,
+    to_estargz,
+};
+use strata_store::{Descriptor, Digest, Store};
+
+/// A layer in eStargz: its descriptor (with the eStargz annotations) and
+/// the diffID the image config must list for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EstargzLayer {
+    /// `sha256:` of the blob.
+    pub digest: String,
+    /// Size of the blob.
+    pub size: u64,
+    /// `sha256:` of its uncompressed tar (not the source layer's).
+    pub diff_id: String,
+    /// Size of its uncompressed tar.
+    pub uncompressed_size: u64,
+    /// `sha256:` of its table of contents.
+    pub toc_digest: String,
+}
+
+impl EstargzLayer {
+    /// The layer descriptor, annotated as stargz-snapshotter reads it.
+    pub fn descriptor(&self) -> Result<Descriptor, WorkerError> {
+        let digest: Digest = self
+            .digest
+            .parse()
+            .map_err(|e| WorkerError::Invalid(format!("eStargz layer {}: {e}", self.digest)))?;
+        let mut desc = Descriptor::new(
+            media_type(Compression::Estargz { level: 0 }),
+            digest,
+            self.size,
+        );
+        desc.annotations = BTreeMap::from([
+            (TOC_DIGEST_ANNOTATION.to_string(), self.toc_digest.clone()),
+            (
+                UNCOMPRESSED_SIZE_ANNOTATION.to_string(),
+                self.uncompressed_size.to_string(),
+            ),
+        ]);
+        Ok(desc)
+    }
+}
+
+fn invalid(what: impl std::fmt::Display, message: impl std::fmt::Display) -> WorkerError {
+    WorkerError::Invalid(format!("{what}: {message}"))
+}
+
+/// The layer `blob` (of `diff_id`) in eStargz at gzip `level`: made
+/// before and still in the store, or made now (copying the gzip members
+/// the store holds) and remembered.
+pub fn estargz_variant(
+    store: &Store,
+    blob: &Digest,
+    diff_id: &str,
+    level: u32,
+) -> Result<EstargzLayer, WorkerError> {
+    let path = variants_path(store, diff_id)?.with_extension(format!("estargz-{level}.json"));
+    let known: Option<EstargzLayer> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(known) = known
+        && known
+            .digest
+            .parse::<Digest>()
+            .is_ok_and(|d| store.has_blob(&d))
+    {
+        return Ok(known);
+    }
+    let what = format!("layer {blob}");
+    let reader = store.open_verified(blob)?;
+    let compression = Compression::Estargz { level };
+    let chunks = Arc::new(StoreChunks::new(store, compression));
+    let out = store.blob_writer()?;
+    let (writer, digests, written) = to_estargz(reader, diff_id, level, out, chunks.clone())
+        .map_err(|e| invalid(&what, format!("writing it as eStargz: {e}")))?;
+    let expected: Digest = digests
+        .layer
+        .digest
+        .parse()
+        .map_err(|e| invalid(&what, e))?;
+    let (digest, size) = writer.commit(Some(&expected))?;
+    chunks.record(&digest, &written)?;
+    let layer = EstargzLayer {
+        digest: digest.to_string(),
+        size,
+        diff_id: digests.layer.diff_id,
+        uncompressed_size: digests.layer.uncompressed_size,
+        toc_digest: digests.toc_digest,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| invalid(dir.display(), e))?;
+    }
+    let bytes = serde_json::to_vec(&layer).map_err(|e| invalid(path.display(), e))?;
+    store.write_file_atomic(&path, &bytes)?;
+    Ok(layer)
+}
