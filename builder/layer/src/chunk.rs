@@ -12,6 +12,7 @@
 //! them in the layer blobs of a store.
 
 use crate::compress::Compression;
+use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::Mutex;
@@ -49,18 +50,37 @@ pub struct ChunkEntry {
     pub reused: bool,
 }
 
+/// The compressed form of a chunk with the SHA-256 of those bytes, so a
+/// chunk copied from a cache that verified it is not hashed again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompressedChunk {
+    /// The gzip member or zstd frame.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of `bytes`.
+    pub sha256: [u8; 32],
+}
+
+impl CompressedChunk {
+    /// Wraps compressed bytes, hashing them.
+    pub fn new(bytes: Vec<u8>) -> CompressedChunk {
+        let sha256 = Sha256::digest(&bytes).into();
+        CompressedChunk { bytes, sha256 }
+    }
+}
+
 /// A store of compressed chunks, to reuse them between exports.
 pub trait ChunkCache: Send + Sync {
     /// Whether to compute keys at all (hashing every chunk costs time).
     fn enabled(&self) -> bool {
         true
     }
-    /// The compressed form of a chunk, when known.
-    fn lookup(&self, key: &ChunkKey) -> Option<Vec<u8>>;
+    /// The compressed form of a chunk, when known; its `sha256` must be
+    /// that of its bytes (checked by the cache, or computed by it).
+    fn lookup(&self, key: &ChunkKey) -> Option<CompressedChunk>;
     /// Remembers the compressed form of a chunk (caches that learn chunks
     /// from the finished blob instead, as [`crate::StoreChunks`] does, keep
     /// the default, which does nothing).
-    fn store(&self, _key: &ChunkKey, _compressed: &[u8]) {}
+    fn store(&self, _key: &ChunkKey, _chunk: &CompressedChunk) {}
 }
 
 /// A cache that never holds anything.
@@ -71,7 +91,7 @@ impl ChunkCache for NoChunkCache {
     fn enabled(&self) -> bool {
         false
     }
-    fn lookup(&self, _key: &ChunkKey) -> Option<Vec<u8>> {
+    fn lookup(&self, _key: &ChunkKey) -> Option<CompressedChunk> {
         None
     }
 }
@@ -79,7 +99,7 @@ impl ChunkCache for NoChunkCache {
 /// A chunk cache in memory, counting its hits.
 #[derive(Debug, Default)]
 pub struct MemoryChunkCache {
-    chunks: Mutex<HashMap<ChunkKey, Vec<u8>>>,
+    chunks: Mutex<HashMap<ChunkKey, CompressedChunk>>,
     hits: AtomicU64,
 }
 
@@ -101,16 +121,16 @@ impl MemoryChunkCache {
 }
 
 impl ChunkCache for MemoryChunkCache {
-    fn lookup(&self, key: &ChunkKey) -> Option<Vec<u8>> {
+    fn lookup(&self, key: &ChunkKey) -> Option<CompressedChunk> {
         let found = self.chunks.lock().ok()?.get(key).cloned();
         if found.is_some() {
             self.hits.fetch_add(1, Ordering::Relaxed);
         }
         found
     }
-    fn store(&self, key: &ChunkKey, compressed: &[u8]) {
+    fn store(&self, key: &ChunkKey, chunk: &CompressedChunk) {
         if let Ok(mut chunks) = self.chunks.lock() {
-            chunks.insert(key.clone(), compressed.to_vec());
+            chunks.insert(key.clone(), chunk.clone());
         }
     }
 }

@@ -42,7 +42,8 @@ mod write;
 mod writer;
 
 pub use chunk::{
-    CHUNK_FORMAT_VERSION, ChunkCache, ChunkEntry, ChunkKey, MemoryChunkCache, NoChunkCache,
+    CHUNK_FORMAT_VERSION, ChunkCache, ChunkEntry, ChunkKey, CompressedChunk, MemoryChunkCache,
+    NoChunkCache,
 };
 pub use compress::{Compression, LayerDigests, detect_reader};
 pub use estargz::{

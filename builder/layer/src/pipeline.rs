@@ -2,7 +2,7 @@
 //! them on worker threads, or takes them from a [`ChunkCache`], and writes
 //! them in order.
 
-use crate::chunk::{ChunkCache, ChunkEntry, ChunkKey, compress_chunk};
+use crate::chunk::{ChunkCache, ChunkEntry, ChunkKey, CompressedChunk, compress_chunk};
 use crate::compress::Compression;
 use crate::cut::{CutPoint, CutPolicy};
 use sha2::{Digest as _, Sha256};
@@ -199,30 +199,32 @@ fn worker(
     }
 }
 
-/// A chunk from the cache, or compressed and offered to it.
+/// A chunk from the cache, or compressed and offered to it. The SHA-256
+/// of a cached chunk's compressed bytes comes from the cache, which
+/// verified it.
 fn cached_chunk(data: &[u8], compression: Compression, cache: &dyn ChunkCache) -> io::Result<Done> {
     let key = ChunkKey {
         sha256: Sha256::digest(data).into(),
         compression,
     };
-    let (compressed, reused) = match cache.lookup(&key) {
+    let (chunk, reused) = match cache.lookup(&key) {
         Some(hit) => (hit, true),
         None => {
-            let compressed = compress_chunk(data, compression)?;
-            cache.store(&key, &compressed);
-            (compressed, false)
+            let chunk = CompressedChunk::new(compress_chunk(data, compression)?);
+            cache.store(&key, &chunk);
+            (chunk, false)
         }
     };
     let entry = ChunkEntry {
         sha256: key.sha256,
         uncompressed_size: data.len() as u64,
         offset: 0, // set when written
-        size: compressed.len() as u64,
-        compressed_sha256: Sha256::digest(&compressed).into(),
+        size: chunk.bytes.len() as u64,
+        compressed_sha256: chunk.sha256,
         reused,
     };
     Ok(Done {
-        compressed,
+        compressed: chunk.bytes,
         entry: Some(entry),
     })
 }

@@ -2,7 +2,7 @@
 //! a layer written by one build reuses the compressed chunks of layers
 //! written by earlier builds (in other processes too).
 
-use crate::chunk::{CHUNK_FORMAT_VERSION, ChunkCache, ChunkEntry, ChunkKey};
+use crate::chunk::{CHUNK_FORMAT_VERSION, ChunkCache, ChunkEntry, ChunkKey, CompressedChunk};
 use crate::compress::Compression;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,7 +72,7 @@ impl ChunkCache for StoreChunks {
         Self::format(self.compression).is_some()
     }
 
-    fn lookup(&self, key: &ChunkKey) -> Option<Vec<u8>> {
+    fn lookup(&self, key: &ChunkKey) -> Option<CompressedChunk> {
         if Self::format(key.compression) != Self::format(self.compression) {
             return None;
         }
@@ -81,10 +81,8 @@ impl ChunkCache for StoreChunks {
             // An unreadable chunk folder only means compressing again.
             self.store.chunk_index(&format).ok()
         });
-        let found = index.as_ref()?.read(&hex::encode(key.sha256));
-        if found.is_some() {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-        }
-        found
+        let (bytes, sha256) = index.as_ref()?.read(&hex::encode(key.sha256))?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(CompressedChunk { bytes, sha256 })
     }
 }

@@ -79,12 +79,14 @@ impl ChunkIndex {
     /// `sha256` (hex), read from its blob and verified; `None` when
     /// unknown, or when the blob is gone or does not hold the expected
     /// bytes any more (the caller then compresses the chunk again).
-    pub fn read(&self, sha256: &str) -> Option<Vec<u8>> {
+    /// Returned with the SHA-256 of the compressed bytes, just checked.
+    pub fn read(&self, sha256: &str) -> Option<(Vec<u8>, [u8; 32])> {
         let at = self.by_sha.get(sha256)?;
         let file = fs::File::open(self.store.blob_path(&at.blob)).ok()?;
         let mut bytes = vec![0; usize::try_from(at.size).ok()?];
         file.read_exact_at(&mut bytes, at.offset).ok()?;
-        (hex::encode(Sha256::digest(&bytes)) == at.compressed_sha256).then_some(bytes)
+        let found: [u8; 32] = Sha256::digest(&bytes).into();
+        (hex::encode(found) == at.compressed_sha256).then_some((bytes, found))
     }
 }
 
@@ -266,14 +268,16 @@ mod tests {
             .unwrap();
         let index = store.chunk_index("gzip-6-v1").unwrap();
         assert_eq!(index.len(), 2);
-        assert_eq!(index.read(&chunks[1].sha256).unwrap(), b"BBBBBB");
+        let (bytes, sha) = index.read(&chunks[1].sha256).unwrap();
+        assert_eq!(bytes, b"BBBBBB");
+        assert_eq!(hex::encode(sha), chunks[1].compressed_sha256);
         assert_eq!(index.read(&hex::encode(Sha256::digest("c"))), None);
         assert!(store.chunk_index("zstd-3-v1").unwrap().is_empty());
 
         // A blob that no longer holds the bytes gives no chunk.
         fs::write(store.blob_path(&digest), b"AAAAXXXXXX").unwrap();
         assert_eq!(index.read(&chunks[1].sha256), None);
-        assert_eq!(index.read(&chunks[0].sha256).unwrap(), b"AAAA");
+        assert_eq!(index.read(&chunks[0].sha256).unwrap().0, b"AAAA");
     }
 
     #[test]
