@@ -14,7 +14,10 @@ BASE=python-base:bookworm
 
 echo "==> building strata (release)"
 cargo build --release --quiet
-strata=$PWD/target/release/strata
+# Where cargo put it: CARGO_TARGET_DIR when set, else ./target.
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+case $target_dir in /*) ;; *) target_dir=$PWD/$target_dir ;; esac
+strata=$target_dir/release/strata
 
 if ! "$strata" images | awk 'NR > 1 {print $1}' | grep -qx "$BASE"; then
     if ! command -v mmdebstrap >/dev/null; then
