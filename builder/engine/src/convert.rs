@@ -20,7 +20,7 @@ use crate::image::{OCI_CONFIG, OCI_MANIFEST};
 use crate::worker::WorkerError;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use strata_layer::{
     Compression, StoreChunks, TOC_DIGEST_ANNOTATION, media_type, recompress_chunked,
@@ -28,10 +28,6 @@ use strata_layer::{
 use strata_store::{DOCKER_MANIFEST, Descriptor, Digest, Store};
 
 type Variants = BTreeMap<String, (String, u64)>;
-
-fn invalid(what: impl std::fmt::Display, message: impl std::fmt::Display) -> WorkerError {
-    WorkerError::Invalid(format!("{what}: {message}"))
-}
 
 /// The compression a layer media type names.
 fn compression_of(media: &str) -> Option<&'static str> {
@@ -83,7 +79,9 @@ pub(crate) fn variants_path(store: &Store, diff_id: &str) -> Result<PathBuf, Wor
     let hex = diff_id
         .strip_prefix("sha256:")
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| invalid("diffID", format!("{diff_id:?} is not sha256:<hex>")))?;
+        .ok_or_else(|| {
+            WorkerError::invalid("diffID", format!("{diff_id:?} is not sha256:<hex>"))
+        })?;
     Ok(store
         .root()
         .join("layer-variants-v1")
@@ -92,8 +90,7 @@ pub(crate) fn variants_path(store: &Store, diff_id: &str) -> Result<PathBuf, Wor
 
 /// The blob of `diff_id` in `media`, made before, if the store still has it.
 fn known_variant(store: &Store, diff_id: &str, media: &str) -> Option<Descriptor> {
-    let bytes = std::fs::read(variants_path(store, diff_id).ok()?).ok()?;
-    let variants: Variants = serde_json::from_slice(&bytes).ok()?;
+    let variants: Variants = read_json(&variants_path(store, diff_id).ok()?)?;
     let (digest, size) = variants.get(media)?;
     let digest: Digest = digest.parse().ok()?;
     store
@@ -103,19 +100,32 @@ fn known_variant(store: &Store, diff_id: &str, media: &str) -> Option<Descriptor
 
 fn remember_variant(store: &Store, diff_id: &str, desc: &Descriptor) -> Result<(), WorkerError> {
     let path = variants_path(store, diff_id)?;
-    let mut variants: Variants = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let mut variants: Variants = read_json(&path).unwrap_or_default();
     variants.insert(
         desc.media_type.clone(),
         (desc.digest.to_string(), desc.size),
     );
+    write_json(store, &path, &variants)
+}
+
+/// A file of the variants directory; `None` when missing or unreadable
+/// (it is only a memo: the variant is made again).
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Writes a file of the variants directory, crash-safe.
+pub(crate) fn write_json<T: serde::Serialize>(
+    store: &Store,
+    path: &Path,
+    value: &T,
+) -> Result<(), WorkerError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| invalid(dir.display(), e))?;
+        std::fs::create_dir_all(dir).map_err(|e| WorkerError::invalid(dir.display(), e))?;
     }
-    let bytes = serde_json::to_vec(&variants).map_err(|e| invalid(path.display(), e))?;
-    Ok(store.write_file_atomic(&path, &bytes)?)
+    let bytes = serde_json::to_vec(value).map_err(|e| WorkerError::invalid(path.display(), e))?;
+    Ok(store.write_file_atomic(path, &bytes)?)
 }
 
 /// The layer `blob` (of `diff_id`) in `compression`: a remembered variant,
@@ -136,11 +146,11 @@ fn variant(
     let out = store.blob_writer()?;
     let (writer, digests, written) =
         recompress_chunked(reader, diff_id, compression, out, chunks.clone())
-            .map_err(|e| invalid(format!("layer {blob}"), e))?;
+            .map_err(|e| WorkerError::invalid(format!("layer {blob}"), e))?;
     let expected: Digest = digests
         .digest
         .parse()
-        .map_err(|e| invalid(format!("layer {blob}"), e))?;
+        .map_err(|e| WorkerError::invalid(format!("layer {blob}"), e))?;
     let (digest, size) = writer.commit(Some(&expected))?;
     chunks.record(&digest, &written)?;
     let desc = Descriptor::new(media, digest, size);
@@ -159,7 +169,7 @@ pub fn convert_image(
 ) -> Result<Descriptor, WorkerError> {
     let what = format!("manifest {}", manifest.digest);
     if manifest.media_type != OCI_MANIFEST && manifest.media_type != DOCKER_MANIFEST {
-        return Err(invalid(
+        return Err(WorkerError::invalid(
             &what,
             format!(
                 "{} cannot be recompressed (only single-platform image manifests can)",
@@ -168,14 +178,14 @@ pub fn convert_image(
         ));
     }
     let mut value: Value = serde_json::from_slice(&store.read_blob(&manifest.digest)?)
-        .map_err(|e| invalid(&what, e))?;
+        .map_err(|e| WorkerError::invalid(&what, e))?;
     let config_digest: Digest = value["config"]["digest"]
         .as_str()
         .unwrap_or_default()
         .parse()
-        .map_err(|e| invalid(&what, e))?;
+        .map_err(|e| WorkerError::invalid(&what, e))?;
     let config: Value = serde_json::from_slice(&store.read_blob(&config_digest)?)
-        .map_err(|e| invalid(&config_digest, e))?;
+        .map_err(|e| WorkerError::invalid(&config_digest, e))?;
     let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
         .as_array()
         .into_iter()
@@ -184,7 +194,7 @@ pub fn convert_image(
         .collect();
     let layers = value["layers"].as_array().cloned().unwrap_or_default();
     if layers.len() != diff_ids.len() {
-        return Err(invalid(
+        return Err(WorkerError::invalid(
             &what,
             format!("{} layers but {} diffIDs", layers.len(), diff_ids.len()),
         ));
@@ -204,7 +214,7 @@ pub fn convert_image(
             continue;
         }
         if compression_of(media).is_none() {
-            return Err(invalid(
+            return Err(WorkerError::invalid(
                 &what,
                 format!("layer media type {media:?} cannot be recompressed"),
             ));
@@ -213,11 +223,11 @@ pub fn convert_image(
             .as_str()
             .unwrap_or_default()
             .parse()
-            .map_err(|e| invalid(&what, e))?;
+            .map_err(|e| WorkerError::invalid(&what, e))?;
         if let Compression::Estargz { level } = compression {
             let layer = estargz_variant(store, &blob, diff_id, level)?;
             let desc = layer.descriptor()?;
-            out.push(serde_json::to_value(&desc).map_err(|e| invalid(&what, e))?);
+            out.push(serde_json::to_value(&desc).map_err(|e| WorkerError::invalid(&what, e))?);
             *new_diff_id = layer.diff_id;
         } else {
             let desc = variant(store, &blob, diff_id, compression)?;
@@ -235,12 +245,13 @@ pub fn convert_image(
     if new_diff_ids != diff_ids {
         let mut config = config;
         config["rootfs"]["diff_ids"] = json!(new_diff_ids);
-        let bytes = serde_json::to_vec(&config).map_err(|e| invalid(&config_digest, e))?;
+        let bytes =
+            serde_json::to_vec(&config).map_err(|e| WorkerError::invalid(&config_digest, e))?;
         value["config"]["digest"] = json!(store.write_blob(&bytes)?);
         value["config"]["size"] = json!(bytes.len());
     }
     value["layers"] = Value::Array(out);
-    let bytes = serde_json::to_vec(&value).map_err(|e| invalid(&what, e))?;
+    let bytes = serde_json::to_vec(&value).map_err(|e| WorkerError::invalid(&what, e))?;
     let digest = store.write_blob(&bytes)?;
     Ok(Descriptor::new(OCI_MANIFEST, digest, bytes.len() as u64))
 }

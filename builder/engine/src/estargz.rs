@@ -7,7 +7,7 @@
 //! ROOT/layer-variants-v1/<diffID hex>.estargz-<level>.json
 //! ```
 
-use crate::convert::variants_path;
+use crate::convert::{read_json, variants_path, write_json};
 use crate::worker::WorkerError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -57,10 +57,6 @@ impl EstargzLayer {
     }
 }
 
-fn invalid(what: impl std::fmt::Display, message: impl std::fmt::Display) -> WorkerError {
-    WorkerError::Invalid(format!("{what}: {message}"))
-}
-
 /// The layer `blob` (of `diff_id`) in eStargz at gzip `level`: made
 /// before and still in the store, or made now (copying the gzip members
 /// the store holds) and remembered.
@@ -71,9 +67,7 @@ pub fn estargz_variant(
     level: u32,
 ) -> Result<EstargzLayer, WorkerError> {
     let path = variants_path(store, diff_id)?.with_extension(format!("estargz-{level}.json"));
-    let known: Option<EstargzLayer> = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let known: Option<EstargzLayer> = read_json(&path);
     if let Some(known) = known
         && known
             .digest
@@ -88,12 +82,12 @@ pub fn estargz_variant(
     let chunks = Arc::new(StoreChunks::new(store, compression));
     let out = store.blob_writer()?;
     let (writer, digests, written) = to_estargz(reader, diff_id, level, out, chunks.clone())
-        .map_err(|e| invalid(&what, format!("writing it as eStargz: {e}")))?;
+        .map_err(|e| WorkerError::invalid(&what, format!("writing it as eStargz: {e}")))?;
     let expected: Digest = digests
         .layer
         .digest
         .parse()
-        .map_err(|e| invalid(&what, e))?;
+        .map_err(|e| WorkerError::invalid(&what, e))?;
     let (digest, size) = writer.commit(Some(&expected))?;
     chunks.record(&digest, &written)?;
     let layer = EstargzLayer {
@@ -103,10 +97,6 @@ pub fn estargz_variant(
         uncompressed_size: digests.layer.uncompressed_size,
         toc_digest: digests.toc_digest,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| invalid(dir.display(), e))?;
-    }
-    let bytes = serde_json::to_vec(&layer).map_err(|e| invalid(path.display(), e))?;
-    store.write_file_atomic(&path, &bytes)?;
+    write_json(store, &path, &layer)?;
     Ok(layer)
 }

@@ -35,16 +35,20 @@ pub fn recompress_chunked<R: Read, W: Write>(
     let mut sink = Sink::new(out, compression, 0, cache)?;
     copy_with_cuts(&mut tar, &mut sink)?;
     let (out, digests, chunks) = sink.finish()?;
-    if digests.diff_id != diff_id {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "the layer's tar is {}, the image says {diff_id}",
-                digests.diff_id
-            ),
-        ));
-    }
+    check_diff_id(&digests.diff_id, diff_id)?;
     Ok((out, digests, chunks))
+}
+
+/// Fails when the tar read from a layer (`found`) is not the one its
+/// image lists (`expected`).
+pub(crate) fn check_diff_id(found: &str, expected: &str) -> io::Result<()> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the layer's tar is {found}, the image says {expected}"),
+    ))
 }
 
 #[cfg(test)]

@@ -90,6 +90,13 @@ pub enum WorkerError {
     Invalid(String),
 }
 
+impl WorkerError {
+    /// [`WorkerError::Invalid`] naming `what` is wrong and how.
+    pub(crate) fn invalid(what: impl std::fmt::Display, message: impl std::fmt::Display) -> Self {
+        WorkerError::Invalid(format!("{what}: {message}"))
+    }
+}
+
 /// `Io` with its path, for `map_err`.
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> WorkerError {
     let path = path.into();

@@ -26,6 +26,7 @@ mod toc;
 use crate::chunk::{ChunkCache, ChunkEntry, compress_chunk};
 use crate::compress::{Compression, Hashing, LayerDigests, detect_reader};
 use crate::pipeline::ChunkPipeline;
+use crate::recompress::check_diff_id;
 use crate::tarfmt::{self, BLOCK, TarHeader, TypeFlag};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
@@ -82,12 +83,7 @@ pub fn to_estargz<R: Read, W: Write>(
     // diffID of the source.
     io::copy(&mut source, &mut io::sink())?;
     let source_diff_id = format!("sha256:{}", hex::encode(source.sha.finalize()));
-    if source_diff_id != diff_id {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("the layer's tar is {source_diff_id}, the image says {diff_id}"),
-        ));
-    }
+    check_diff_id(&source_diff_id, diff_id)?;
     writer.finish()
 }
 
