@@ -522,3 +522,92 @@ fn a_stage_built_on_another_names_that_stages_first_miss() {
         ])
     );
 }
+
+/// `cp -r`: new inodes and times, as a fresh `git clone` makes.
+fn clone(env: &Env, from: &std::path::Path, to: &str) -> std::path::PathBuf {
+    let to = env.path(to);
+    std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+    common::run_ok(
+        std::process::Command::new("cp")
+            .arg("-r")
+            .arg(from)
+            .arg(&to),
+    );
+    to
+}
+
+/// Regression: histories were found only by the context's absolute path,
+/// so the first build of a clone said "not built before" for an edited
+/// file although the same Dockerfile and target had been built.
+#[test]
+fn an_edit_in_a_clone_was_explained_as_not_built_before() {
+    let env = Env::new();
+    let here = project(&env);
+    env.build(&here, &["-t", "app"]).ok();
+
+    let there = clone(&env, &here, "elsewhere/app");
+    write(
+        &there.join("mysite/views.py"),
+        "def index(): return 'clone'\n",
+    );
+    let b = env.build(&there, &["-t", "app"]).ok();
+    assert_eq!(
+        reasons(&b),
+        pairs(&[(COPY_ALL, "1 file changed: mysite/views.py")])
+    );
+    // Once, naming the checkout whose build was compared.
+    let note = format!(
+        "no earlier build of this Dockerfile here: misses are explained against its last build in {}",
+        here.display()
+    );
+    assert_eq!(b.stderr.matches(&note).count(), 1, "{}", b.stderr);
+
+    // Two checkouts built in turn: each is compared with its own last
+    // build, not with the other's more recent one.
+    write(&here.join("manage.py"), "print('here')\n");
+    let back = env.build(&here, &["-t", "app"]).ok();
+    assert_eq!(
+        reasons(&back),
+        pairs(&[(COPY_ALL, "1 file changed: manage.py")])
+    );
+    assert!(
+        !back.stderr.contains("misses are explained against"),
+        "{}",
+        back.stderr
+    );
+    write(&there.join("mysite/urls.py"), "urls = []\n");
+    let again = env.build(&there, &["-t", "app"]).ok();
+    assert_eq!(
+        reasons(&again),
+        pairs(&[(COPY_ALL, "1 file added: mysite/urls.py")])
+    );
+
+    // A moved directory: compared with the build before the move.
+    let moved = env.path("moved/app");
+    std::fs::create_dir_all(moved.parent().expect("parent")).expect("mkdir");
+    std::fs::rename(&here, &moved).expect("mv");
+    write(&moved.join("requirements.txt"), "django==5.1\n");
+    let after_move = env.build(&moved, &["-t", "app"]).ok();
+    assert_eq!(
+        after_move.reason(COPY_REQ),
+        "1 file changed: requirements.txt"
+    );
+
+    // Another project whose Dockerfile has the same name (and target) but
+    // other instructions is not compared with this one.
+    let other = dockerfile_context(
+        &env,
+        "other-project",
+        "FROM busybox\nWORKDIR /code\nCOPY . /code/\n",
+        &[("main.py", "print('other')\n")],
+    );
+    let unrelated = env.build(&other, &["-t", "other"]).ok();
+    assert_eq!(
+        reasons(&unrelated),
+        pairs(&[
+            ("WORKDIR /code", "not built before"),
+            ("COPY . /code/", "not built before")
+        ])
+    );
+    assert!(!unrelated.stderr.contains("misses are explained against"));
+}

@@ -25,7 +25,12 @@ struct Dockerfile {
     path: Option<PathBuf>,
 }
 
+/// Reads the Dockerfile of a build (once: it may be stdin), after
+/// checking that the context is a directory.
 fn read_dockerfile(args: &BuildArgs, context: &Path) -> Result<Dockerfile> {
+    if !context.is_dir() {
+        bail!("build context {} is not a directory", context.display());
+    }
     match args.file.as_deref() {
         Some("-") => {
             let mut text = String::new();
@@ -131,10 +136,23 @@ pub fn plan(
     named: &BTreeMap<String, strata_builder::worker::NamedContext>,
     images: Option<&BaseImages>,
 ) -> Result<Plan> {
-    if !context.is_dir() {
-        bail!("build context {} is not a directory", context.display());
-    }
-    let dockerfile = read_dockerfile(args, context)?;
+    lower_dockerfile(
+        args,
+        context,
+        named,
+        images,
+        &read_dockerfile(args, context)?,
+    )
+}
+
+/// Lowers a Dockerfile that was read into a plan.
+fn lower_dockerfile(
+    args: &BuildArgs,
+    context: &Path,
+    named: &BTreeMap<String, strata_builder::worker::NamedContext>,
+    images: Option<&BaseImages>,
+    dockerfile: &Dockerfile,
+) -> Result<Plan> {
     let resolver = images.map(StoreResolver);
     let opts = LowerOptions {
         file_name: dockerfile.name.clone(),
@@ -217,7 +235,8 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         policy,
         Box::new(move |line: &str| notes.event(Event::Note(line.to_string()))),
     ));
-    let plan = plan(args, &context, &named, Some(&images))?;
+    let dockerfile = read_dockerfile(args, &context)?;
+    let plan = lower_dockerfile(args, &context, &named, Some(&images), &dockerfile)?;
     print_warnings(&plan, progress.as_ref());
 
     let layer = buildopts::layer_options(&args.compression)?;
@@ -287,7 +306,7 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         no_cache: args.no_cache,
         no_cache_stages: args.no_cache_filter.iter().cloned().collect(),
         layer_media_type: media_type,
-        history_id: Some(report::history_id(&context, args)),
+        history: Some(report::history_ids(&context, args, &dockerfile.text)),
         imported,
         explain_all_files: args.explain,
     };

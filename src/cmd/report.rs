@@ -8,28 +8,38 @@ use sha2::{Digest as _, Sha256};
 use std::path::Path;
 use std::time::Duration;
 use strata_builder::archive::ImageBlobs;
+use strata_builder::history::HistoryIds;
 use strata_builder::image_config::ImageConfig;
 use strata_builder::solve::{SolveOutput, StepReport, StepStatus};
 use strata_builder::state::HISTORY_COMMENT;
 use strata_builder::time::rfc3339;
 
-/// Names "this Dockerfile and target in this context" across builds, so a
-/// miss can be explained against the previous build. Paths are made
-/// absolute (`-f` is relative to the working directory), so `-f
-/// docker/Dockerfile` and the same file named from elsewhere share it.
-pub fn history_id(context: &Path, args: &BuildArgs) -> String {
-    let mut h = Sha256::new();
+/// Names "this Dockerfile and target in this context" and "this
+/// Dockerfile's text and target anywhere" across builds, so a miss can be
+/// explained against the previous build (see `strata_builder::history`).
+/// Paths are made absolute (`-f` is relative to the working directory), so
+/// `-f docker/Dockerfile` and the same file named from elsewhere share one.
+pub fn history_ids(context: &Path, args: &BuildArgs, dockerfile_text: &str) -> HistoryIds {
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let dockerfile = match args.file.as_deref() {
         Some("-") => "-".into(),
         Some(file) => absolute(Path::new(file)),
         None => absolute(&context.join("Dockerfile")),
     };
-    for part in [
-        absolute(context).to_string_lossy().as_ref(),
-        dockerfile.to_string_lossy().as_ref(),
-        args.target.as_deref().unwrap_or(""),
-    ] {
+    let context = absolute(context).to_string_lossy().into_owned();
+    let target = args.target.as_deref().unwrap_or("");
+    let text_digest = hex::encode(Sha256::digest(dockerfile_text.as_bytes()));
+    HistoryIds {
+        exact: digest_of(&[&context, &dockerfile.to_string_lossy(), target]),
+        same_dockerfile: digest_of(&["same-dockerfile", &text_digest, target]),
+        context,
+    }
+}
+
+/// The first 16 bytes of SHA-256 over length-prefixed `parts`, in hex.
+fn digest_of(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for part in parts {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }

@@ -1,43 +1,16 @@
 //! Why a step missed the cache: a comparison with the last build of the
-//! same step of the same Dockerfile and target.
+//! same step of the same Dockerfile and target ([`crate::history`]).
 
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
-use strata_cache::{RecordStore, StepInputs};
+use std::collections::BTreeMap;
+use strata_cache::RecordStore;
 use strata_plan::ImageSource;
 
+use crate::history::StepHistory;
 use crate::state::State;
 
 /// How many paths a reason names before "and N more", unless the build
 /// asked for every one (`strata build --explain`).
 pub const LISTED_FILES: usize = 3;
-
-/// What the last build of a Dockerfile + target keyed each step on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastBuild {
-    /// `"<stage>:<step index>"` → the step's inputs.
-    pub steps: BTreeMap<String, StepHistory>,
-}
-
-/// One step of the last build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepHistory {
-    /// The instruction as written.
-    pub text: String,
-    /// What went into its key.
-    pub inputs: StepInputs,
-    /// The stage's base as a user names it (`image busybox (top layer
-    /// sha256:…)`, `stage 0 (result …)`, `scratch`); see [`describe_base`].
-    #[serde(default)]
-    pub base: Option<String>,
-    /// The configuration-only instructions between the previous keyed step
-    /// (or the base) and this one: they change the parent's identity.
-    #[serde(default)]
-    pub config_before: Vec<String>,
-    /// Names among the `env:` inputs that come from an `ARG` (not an `ENV`).
-    #[serde(default)]
-    pub build_args: BTreeSet<String>,
-}
 
 /// What an explanation may consult besides the two builds' inputs.
 #[derive(Debug, Clone, Copy)]
@@ -297,7 +270,8 @@ fn describe_input(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_cache::KeyHasher;
+    use std::collections::BTreeSet;
+    use strata_cache::{KeyHasher, StepInputs};
 
     fn m(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
         entries

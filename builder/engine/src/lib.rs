@@ -12,6 +12,7 @@ pub mod copyfs;
 pub mod estargz;
 pub mod explain;
 pub mod export;
+pub mod history;
 pub mod image;
 pub mod image_config;
 pub mod key;

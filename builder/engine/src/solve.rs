@@ -8,9 +8,8 @@
 //! [`Ops`] and records the result with what went into the key, so a later
 //! miss can say what changed.
 
-use crate::explain::{
-    LISTED_FILES, LastBuild, MissContext, StepHistory, describe_base, explain_miss,
-};
+use crate::explain::{LISTED_FILES, MissContext, describe_base, explain_miss};
+use crate::history::{HistoryIds, Previous, StepHistory};
 use crate::image_config::{ImageConfig, StageConfig};
 use crate::key::step_definition;
 use crate::ops::{OpError, Ops, PreparedRun, Stages};
@@ -32,9 +31,9 @@ pub struct SolveOptions {
     pub no_cache_stages: BTreeSet<String>,
     /// Media type of the layer blobs the output should use.
     pub layer_media_type: String,
-    /// Identifies "the same Dockerfile and target" across builds, for
+    /// Where "the same Dockerfile and target" was last built, for
     /// explanations of misses. `None` disables explanations.
-    pub history_id: Option<String>,
+    pub history: Option<HistoryIds>,
     /// Caches imported with `--cache-from`, asked when the local records
     /// miss.
     pub imported: Option<std::sync::Arc<dyn strata_cache::ImportedCache>>,
@@ -194,7 +193,7 @@ struct Shared {
     done: Stages,
     failed: bool,
     reports: BTreeMap<usize, Vec<StepReport>>,
-    history: LastBuild,
+    history: BTreeMap<String, StepHistory>,
     /// Per stage index: its first miss with the reason, for the stages
     /// built on it.
     first_misses: BTreeMap<usize, String>,
@@ -208,9 +207,9 @@ pub fn solve(
     progress: &dyn ProgressSink,
     opts: &SolveOptions,
 ) -> Result<SolveOutput, BuildError> {
-    let previous: LastBuild = match &opts.history_id {
-        Some(id) => records.get_history(id)?.unwrap_or_default(),
-        None => LastBuild::default(),
+    let previous = match &opts.history {
+        Some(ids) => Previous::load(records, ids)?,
+        None => Previous::default(),
     };
     check_platforms(plan)?;
     let order = plan.required_stages();
@@ -221,7 +220,7 @@ pub fn solve(
         done: Stages::new(),
         failed: false,
         reports: BTreeMap::new(),
-        history: LastBuild::default(),
+        history: BTreeMap::new(),
         first_misses: BTreeMap::new(),
     });
     let wake = Condvar::new();
@@ -273,7 +272,7 @@ pub fn solve(
                     previous,
                     stages: &stages,
                     reports: Vec::new(),
-                    history: LastBuild::default(),
+                    history: BTreeMap::new(),
                     base_name,
                     base_miss,
                     first_miss: None,
@@ -283,7 +282,7 @@ pub fn solve(
                     return;
                 };
                 guard.reports.insert(stage.id.0, builder.reports);
-                guard.history.steps.extend(builder.history.steps);
+                guard.history.extend(builder.history);
                 if let Some(miss) = builder.first_miss {
                     guard.first_misses.insert(stage.id.0, miss);
                 }
@@ -311,8 +310,8 @@ pub fn solve(
     let shared = shared
         .into_inner()
         .map_err(|_| BuildError::DependencyFailed(plan.target.0))?;
-    if let Some(id) = &opts.history_id {
-        records.put_history(id, &shared.history)?;
+    if let Some(ids) = &opts.history {
+        previous.save(records, ids, shared.history)?;
     }
     let target = shared
         .done
@@ -333,10 +332,11 @@ struct StageBuilder<'a> {
     records: &'a RecordStore,
     progress: &'a dyn ProgressSink,
     opts: &'a SolveOptions,
-    previous: &'a LastBuild,
+    previous: &'a Previous,
     stages: &'a Stages,
     reports: Vec<StepReport>,
-    history: LastBuild,
+    /// `"<stage>:<step index>"` → what this build keyed the step on.
+    history: BTreeMap<String, StepHistory>,
     /// For a stage built on another stage: that stage's name (or index).
     base_name: Option<String>,
     /// For a stage built on another stage: that stage's first miss.
@@ -452,9 +452,7 @@ impl StageBuilder<'_> {
             config_before: lineage.config_before.clone(),
             build_args,
         };
-        self.history
-            .steps
-            .insert(history_slot.clone(), current.clone());
+        self.history.insert(history_slot.clone(), current.clone());
         self.progress.event(Event::Started(sref.clone()));
         if self.no_cache().is_none()
             && let Some(record) = self.records.get(&key)?.or_else(|| {
@@ -491,8 +489,10 @@ impl StageBuilder<'_> {
                 records: self.records,
                 max_files: (!self.opts.explain_all_files).then_some(LISTED_FILES),
             };
+            self.previous
+                .note_once(|note| self.progress.event(Event::Note(note)));
             MissReason::Changed {
-                detail: explain_miss(self.previous.steps.get(&history_slot), &current, &cx),
+                detail: explain_miss(self.previous.step(&history_slot), &current, &cx),
             }
         };
         if lineage.first_miss.is_none() {

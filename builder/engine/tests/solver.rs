@@ -205,7 +205,11 @@ fn django() -> Plan {
 fn opts() -> SolveOptions {
     SolveOptions {
         layer_media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
-        history_id: Some("django".into()),
+        history: Some(strata_builder::history::HistoryIds {
+            exact: "django".into(),
+            same_dockerfile: "django-dockerfile".into(),
+            context: "/django".into(),
+        }),
         ..Default::default()
     }
 }

@@ -5,7 +5,8 @@
 //! ```text
 //! records/ab/abcdef….json   one record per step key; file mtime = last use
 //! manifests/ab/abcdef….json per-file digests of a COPY selection, by selection digest
-//! history/<id>.json         the last build of one Dockerfile + target (for --explain)
+//! history/<id>.json         the last build of one Dockerfile + target (for --explain),
+//!                           under ids the builder chooses (by place, by Dockerfile text)
 //! ```
 //!
 //! Records are small JSON files written atomically (temp file in the same
