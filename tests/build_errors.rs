@@ -4,9 +4,9 @@
 
 mod common;
 
+use common::kill::{kill_sleepers, sleepers, spawn_until_started, wait_with_timeout};
 use common::{Env, dockerfile_context, mounts_under, write};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -138,86 +138,19 @@ fn start_sleeping_build(env: &Env, marker: u32) -> (Child, std::path::PathBuf) {
     let dockerfile = format!(
         "FROM busybox\nARG T={marker}\nRUN echo started && sleep $T && echo slept > /slept\n"
     );
-    start_build_until_started(env, &dockerfile, &[])
+    start_build_until_started(env, &dockerfile)
 }
 
 /// Starts a build of `dockerfile` and waits until a step prints a line
 /// ending in ` started`.
-fn start_build_until_started(
-    env: &Env,
-    dockerfile: &str,
-    files: &[(&str, &str)],
-) -> (Child, std::path::PathBuf) {
-    let ctx = dockerfile_context(env, "ctx", dockerfile, files);
-    let mut child = env
-        .strata_build()
-        .args(["--progress=plain", "-t", "slow"])
-        .arg(&ctx)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn strata");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if line.ends_with(" started") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("the RUN step started");
+fn start_build_until_started(env: &Env, dockerfile: &str) -> (Child, std::path::PathBuf) {
+    let ctx = dockerfile_context(env, "ctx", dockerfile, &[]);
+    let child = spawn_until_started(
+        env.strata_build()
+            .args(["--progress=plain", "-t", "slow"])
+            .arg(&ctx),
+    );
     (child, ctx)
-}
-
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("strata did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Processes whose command line is `sleep <marker>`.
-fn sleepers(marker: u32) -> Vec<String> {
-    let wanted = format!("sleep\0{marker}\0");
-    std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-        })
-        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
-/// Kills `sleep <marker>` processes and their parents (the step's shell
-/// and init), so a failing test leaves no orphans behind.
-fn kill_sleepers(marker: u32) {
-    for pid in sleepers(marker) {
-        let parent = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| s.rsplit(')').next().map(str::to_string))
-            .and_then(|s| s.split_whitespace().nth(1).map(str::to_string));
-        for p in [Some(pid), parent].into_iter().flatten() {
-            let _ = std::process::Command::new("kill")
-                .args(["-9", &p])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
 }
 
 fn leftovers(env: &Env) -> Vec<String> {
@@ -260,44 +193,6 @@ fn sigint_during_a_long_run_ends_the_build_promptly_and_cleanly() {
     // The store is usable: the same build succeeds with a short sleep.
     let b = env.build(&ctx, &["-t", "slow", "--build-arg", "T=0"]).ok();
     assert_eq!(b.ran().len(), 1);
-}
-
-/// Issue 5, "Must hold" 9 on the Django-like example: the steps that
-/// finished before the kill are cached and sound, only the install and
-/// what follows run again.
-#[test]
-fn sigkill_during_the_django_install_keeps_the_steps_before_it() {
-    let env = Env::new();
-    let marker = 36;
-    let install = "RUN echo started && sleep $T && cat requirements.txt > /deps";
-    let dockerfile = format!(
-        "FROM busybox\nENV PYTHONUNBUFFERED=1\nWORKDIR /code\nCOPY requirements.txt /code/\n\
-         ARG T={marker}\n{install}\nCOPY . /code/\nCMD [\"cat\", \"/deps\"]\n"
-    );
-    let (mut child, ctx) = start_build_until_started(
-        &env,
-        &dockerfile,
-        &[
-            ("requirements.txt", "django==5.0\n"),
-            ("mysite/views.py", "def index(): pass\n"),
-        ],
-    );
-    child.kill().expect("SIGKILL");
-    wait_with_timeout(&mut child, Duration::from_secs(10));
-    kill_sleepers(marker);
-    let b = env.build(&ctx, &["-t", "app", "--build-arg", "T=0"]).ok();
-    assert_eq!(
-        b.cached(),
-        ["WORKDIR /code", "COPY requirements.txt /code/"]
-    );
-    assert_eq!(b.ran(), [install, "COPY . /code/"]);
-    let image = env.image("app");
-    assert_eq!(image.file("/deps").text(), "django==5.0\n");
-    assert_eq!(
-        image.file("/code/mysite/views.py").text(),
-        "def index(): pass\n"
-    );
-    env.assert_store_clean();
 }
 
 #[test]

@@ -12,6 +12,8 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code, missing_docs)]
 
+pub mod django;
+pub mod kill;
 pub mod registry;
 pub mod ssh;
 
@@ -66,13 +68,14 @@ pub fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn tmp_base() -> PathBuf {
+/// Where the tests' directories go (cargo's temp dir for this crate).
+pub fn tmp_base() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 }
 
 /// The template store with `busybox:latest` imported and its layer
 /// already extracted, made once per test binary.
-fn template() -> &'static Path {
+pub fn template() -> &'static Path {
     static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
         assert!(
@@ -162,7 +165,11 @@ pub struct Env {
 impl Env {
     /// A fresh store holding `busybox:latest`.
     pub fn new() -> Env {
-        let template = template();
+        Env::from_template(template())
+    }
+
+    /// A fresh store: a copy of the store `template`.
+    pub fn from_template(template: &Path) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("strata-e2e-")
             .tempdir_in(tmp_base())
@@ -681,4 +688,14 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .filter(|m| m.starts_with(&dir))
         .map(str::to_string)
         .collect()
+}
+
+/// Sets the modification time of `dir` and everything under it to `date`
+/// (`touch -d`), changing nothing else.
+pub fn touch_tree(dir: &Path, date: &str) {
+    run_ok(
+        Command::new("find")
+            .arg(dir)
+            .args(["-exec", "touch", "-h", "-d", date, "{}", "+"]),
+    );
 }

@@ -13,34 +13,9 @@ pub const BASE: &str = "strata-bench/busybox-pip:1";
 
 const HOST_ROOTFS: &str = include_str!("../../../testdata/rootfs/host-rootfs.sh");
 
-/// `pip install -r FILE`: one package directory per requirement line, with
-/// a module of about 40 KB, as a real install writes files.
-const FAKE_PIP: &str = r##"#!/bin/sh
-# A stand-in for pip: "installs" each requirement into site-packages.
-set -eu
-[ "$1" = install ] || { echo "fake pip: only 'install' is supported" >&2; exit 2; }
-shift
-req=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -r) req=$2; shift 2 ;;
-        *) shift ;;
-    esac
-done
-site=/usr/local/lib/python3/site-packages
-mkdir -p "$site"
-grep -v '^[[:space:]]*#' "$req" | while read -r line; do
-    [ -n "$line" ] || continue
-    name=$(echo "$line" | sed 's/[<>=!~;[ ].*//' | tr 'A-Z-' 'a-z_')
-    mkdir -p "$site/$name"
-    i=0
-    while [ $i -lt 400 ]; do
-        echo "# $line: generated line $i of a module that is not real"
-        i=$((i + 1))
-    done > "$site/$name/__init__.py"
-    echo "Successfully installed $line"
-done
-"##;
+/// `pip install -r FILE` without network (shared with the end-to-end
+/// tests of examples/django).
+const FAKE_PIP: &str = include_str!("../../../testdata/rootfs/fake-pip.sh");
 
 /// Archives of the base for peers: a docker archive and an OCI archive.
 #[derive(Debug, Clone)]
