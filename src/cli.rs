@@ -412,4 +412,10 @@ pub struct BuildArgs {
     /// Print the plan or the LLB definition instead of building.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub print: Option<PrintMode>,
+
+    /// Only run the build checks (BuildKit's Dockerfile lints) and report
+    /// them, without building; exit 1 when any check fires. Without
+    /// `--target` every stage is checked.
+    #[arg(long, conflicts_with = "print")]
+    pub check: bool,
 }

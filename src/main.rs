@@ -6,6 +6,7 @@ mod progress;
 mod cmd {
     pub mod bench;
     pub mod build;
+    pub mod build_check;
     pub mod buildopts;
     pub mod cache;
     pub mod cache_share;
@@ -30,6 +31,11 @@ fn open_store(cli: &cli::Cli) -> Result<Store> {
 fn run(cli: &cli::Cli) -> Result<ExitCode> {
     use cli::Command;
     match &cli.command {
+        Command::Build(args) if args.check => {
+            if !cmd::build_check::run(args, cli)? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Build(args) => cmd::build::run(args, cli)?,
         Command::Pull(args) => {
             let store = open_store(cli)?;

@@ -19,15 +19,15 @@ use strata_plan::Plan;
 use strata_store::Store;
 
 /// The Dockerfile's text and the name to show in messages.
-struct Dockerfile {
-    name: String,
-    text: String,
+pub(crate) struct Dockerfile {
+    pub name: String,
+    pub text: String,
     path: Option<PathBuf>,
 }
 
 /// Reads the Dockerfile of a build (once: it may be stdin), after
 /// checking that the context is a directory.
-fn read_dockerfile(args: &BuildArgs, context: &Path) -> Result<Dockerfile> {
+pub(crate) fn read_dockerfile(args: &BuildArgs, context: &Path) -> Result<Dockerfile> {
     if !context.is_dir() {
         bail!("build context {} is not a directory", context.display());
     }
@@ -129,6 +129,12 @@ impl ImageResolver for StoreResolver<'_> {
     }
 }
 
+/// Whether `s` is an image reference docker accepts (for the
+/// InvalidDefaultArgInFrom check).
+fn valid_reference(s: &str) -> bool {
+    strata_registry::Reference::parse(s).is_ok()
+}
+
 /// Reads the Dockerfile and lowers it into a plan.
 pub fn plan(
     args: &BuildArgs,
@@ -145,14 +151,16 @@ pub fn plan(
     )
 }
 
-/// Lowers a Dockerfile that was read into a plan.
-fn lower_dockerfile(
+/// Hands a Dockerfile that was read, with the lowering options the flags
+/// give, to `lowering` (a build, or only its checks).
+pub(crate) fn with_lowering<T>(
     args: &BuildArgs,
     context: &Path,
     named: &BTreeMap<String, strata_builder::worker::NamedContext>,
     images: Option<&BaseImages>,
     dockerfile: &Dockerfile,
-) -> Result<Plan> {
+    lowering: impl FnOnce(&LowerOptions<'_>) -> Result<T>,
+) -> Result<T> {
     let resolver = images.map(StoreResolver);
     let opts = LowerOptions {
         file_name: dockerfile.name.clone(),
@@ -170,9 +178,25 @@ fn lower_dockerfile(
             })
             .collect(),
         resolver: resolver.as_ref().map(|r| r as &dyn ImageResolver),
+        // `--check` without `--target` checks every stage, as BuildKit.
+        all_stages: args.check && args.target.is_none(),
+        reference_check: Some(&valid_reference),
         ..Default::default()
     };
-    let mut plan = lower(&dockerfile.text, &opts)?;
+    lowering(&opts)
+}
+
+/// Lowers a Dockerfile that was read into a plan.
+fn lower_dockerfile(
+    args: &BuildArgs,
+    context: &Path,
+    named: &BTreeMap<String, strata_builder::worker::NamedContext>,
+    images: Option<&BaseImages>,
+    dockerfile: &Dockerfile,
+) -> Result<Plan> {
+    let mut plan = with_lowering(args, context, named, images, dockerfile, |opts| {
+        Ok(lower(&dockerfile.text, opts)?)
+    })?;
     buildopts::apply_network(&mut plan, &args.network);
     if images.is_some()
         && let Err(e) = strata_builder::solve::check_platforms(&plan)
@@ -415,6 +439,7 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
     Ok(())
 }
 
+/// The warnings in BuildKit's short form: `Rule: message (line N)`.
 fn print_warnings(plan: &Plan, progress: &dyn ProgressSink) {
     for warning in &plan.warnings {
         let line = warning
@@ -422,7 +447,7 @@ fn print_warnings(plan: &Plan, progress: &dyn ProgressSink) {
             .map(|s| format!(" (line {})", s.start_line))
             .unwrap_or_default();
         progress.event(Event::Warning(format!(
-            "{}{line}: {}",
+            "{}: {}{line}",
             warning.rule, warning.message
         )));
     }

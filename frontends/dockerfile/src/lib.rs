@@ -8,6 +8,7 @@
 pub mod dockerignore;
 pub mod error;
 pub mod instructions;
+pub mod lints;
 pub mod lower;
 pub mod parser;
 pub mod shell;

@@ -21,6 +21,7 @@ mod copy;
 mod dispatch;
 mod from;
 mod graph;
+mod lint;
 mod named;
 mod platform;
 mod run;
@@ -30,6 +31,7 @@ use crate::instructions::{self, Instruction};
 use crate::parser::{Node, parse};
 use crate::shell::{Env, Lexer};
 use args::ArgScope;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use strata_plan::{IgnoreRule, Plan, Span, Stage, StageId, Step, StepKind, Warning};
 
@@ -76,6 +78,13 @@ pub struct LowerOptions<'a> {
     pub ignore_rules: Vec<IgnoreRule>,
     /// Base image lookups (ENV for expansion, ONBUILD triggers).
     pub resolver: Option<&'a dyn ImageResolver>,
+    /// Run the build checks of every stage, not only of those the target
+    /// needs (`docker build --check` without `--target`).
+    pub all_stages: bool,
+    /// Whether a string is a valid image reference, as docker's
+    /// `ParseNormalizedNamed` decides; the InvalidDefaultArgInFrom check
+    /// runs only when it is given.
+    pub reference_check: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 impl Default for LowerOptions<'_> {
@@ -89,6 +98,8 @@ impl Default for LowerOptions<'_> {
             build_platform: Platform::host(),
             ignore_rules: Vec::new(),
             resolver: None,
+            all_stages: false,
+            reference_check: None,
         }
     }
 }
@@ -105,9 +116,37 @@ pub(crate) struct StageState {
     /// A `Shell` is set (SHELL in the stage or its base stage, or the base
     /// image's config).
     pub shell: bool,
+    /// The base's ENV is known (an unknown image's is not), so a variable
+    /// missing from `env` is really undefined.
+    pub env_known: bool,
+    /// A WORKDIR ran in this stage or a stage it is built on.
+    pub workdir_set: bool,
+    /// The line of this stage's last CMD, ENTRYPOINT and HEALTHCHECK.
+    pub used_once: lint::UsedOnce,
 }
 
+/// The PATH BuildKit gives a stage whose base sets none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 impl StageState {
+    /// A stage on an image without configuration (`scratch`, a local
+    /// directory): nothing but BuildKit's PATH.
+    pub fn empty_image() -> Self {
+        let mut state = StageState {
+            env_known: true,
+            ..StageState::default()
+        };
+        state.ensure_path();
+        state
+    }
+
+    /// Sets PATH to BuildKit's default when the base has none.
+    pub fn ensure_path(&mut self) {
+        if !self.env.iter().any(|(k, _)| k == "PATH") {
+            self.env.push(("PATH".into(), DEFAULT_PATH.into()));
+        }
+    }
+
     /// The variables for expansion: ARGs, overridden by ENV.
     pub fn expansion_env(&self) -> Vec<(String, String)> {
         let mut env = self.args.values();
@@ -116,8 +155,48 @@ impl StageState {
     }
 }
 
-/// Lowers a Dockerfile into a plan.
+/// Lowers a Dockerfile into a plan. With `# check=error=true`, a build
+/// check that fires is an error.
 pub fn lower(source: &str, opts: &LowerOptions<'_>) -> Result<Plan, DockerfileError> {
+    let (mut plan, checks) = lower_unchecked(source, opts)?;
+    checks.skip_rules(&mut plan);
+    checks
+        .violation(&plan)
+        .map_or(Ok(plan), |e| Err(e.in_file(&opts.file_name, source)))
+}
+
+/// What `docker build --check` reports: the build checks that fired and,
+/// with `# check=error=true`, the error the build would stop with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// The warnings of the build checks (not skipped), in Dockerfile order.
+    pub warnings: Vec<Warning>,
+    /// `lint violation found for rules: …` when errors were asked for.
+    pub error: Option<DockerfileError>,
+}
+
+/// Runs the build checks without building: lowers the Dockerfile and keeps
+/// the warnings of BuildKit's rules. A Dockerfile that does not lower is
+/// an error, as for [`lower`].
+pub fn check(source: &str, opts: &LowerOptions<'_>) -> Result<CheckReport, DockerfileError> {
+    let (mut plan, checks) = lower_unchecked(source, opts)?;
+    checks.skip_rules(&mut plan);
+    let error = checks
+        .violation(&plan)
+        .map(|e| e.in_file(&opts.file_name, source));
+    let mut warnings: Vec<Warning> = plan
+        .warnings
+        .into_iter()
+        .filter(|w| crate::lints::rule(&w.rule).is_some())
+        .collect();
+    warnings.sort_by_key(|w| w.span.map_or(0, |s| s.start_line));
+    Ok(CheckReport { warnings, error })
+}
+
+fn lower_unchecked(
+    source: &str,
+    opts: &LowerOptions<'_>,
+) -> Result<(Plan, checks::Checks), DockerfileError> {
     let in_file = |e: DockerfileError| e.in_file(&opts.file_name, source);
     let parsed = parse(source).map_err(in_file)?;
     // Type every instruction first: a syntax error anywhere wins over a
@@ -148,18 +227,28 @@ pub fn lower(source: &str, opts: &LowerOptions<'_>) -> Result<Plan, DockerfileEr
             _ => None,
         })
         .collect();
-    for (line, message) in &parsed.warnings {
-        lowering.warn(Some(*line), "NoEmptyContinuation", message.clone());
+    for (line, _) in &parsed.warnings {
+        // BuildKit reports it at the instruction's last line.
+        let end = parsed
+            .nodes
+            .iter()
+            .find(|n| n.start_line == *line)
+            .map_or(*line, |n| n.end_line);
+        lowering.warn(
+            Some(end),
+            "NoEmptyContinuation",
+            "Empty continuation line".into(),
+        );
     }
+    lowering.casing_lint(&parsed.nodes, &typed);
+    lowering.default_arg_lint(&parsed.nodes, &typed);
     for (node, instruction) in parsed.nodes.iter().zip(&typed) {
         lowering.node(node, instruction).map_err(in_file)?;
     }
     let mut plan = lowering.finish().map_err(in_file)?;
-    checks::drop_unreached(&mut plan);
     plan.directives = parsed.directives.values.clone();
     plan.ignore_rules = opts.ignore_rules.clone();
-    checks.apply(&mut plan).map_err(in_file)?;
-    Ok(plan)
+    Ok((plan, checks))
 }
 
 /// Errors that point into one instruction.
@@ -207,7 +296,11 @@ pub(crate) struct Lowering<'o, 'a> {
     pub global: ArgScope,
     pub stages: Vec<Stage>,
     pub states: Vec<StageState>,
-    pub warnings: Vec<Warning>,
+    /// Warnings, with the stage of those BuildKit reports only while
+    /// building that stage.
+    pub warnings: Vec<(Warning, Option<usize>)>,
+    /// Variables the current instruction's expansions did not find.
+    pub unmatched: RefCell<BTreeSet<String>>,
     /// Build args some ARG declared (to warn about the rest).
     pub consumed: BTreeSet<String>,
     /// The names of all stages of the file, in order (`None` for unnamed).
@@ -230,6 +323,7 @@ impl<'o, 'a> Lowering<'o, 'a> {
             stages: Vec::new(),
             states: Vec::new(),
             warnings: Vec::new(),
+            unmatched: RefCell::new(BTreeSet::new()),
             consumed: BTreeSet::new(),
             all_stage_names: Vec::new(),
             references: Vec::new(),
@@ -237,15 +331,34 @@ impl<'o, 'a> Lowering<'o, 'a> {
         }
     }
 
+    /// A warning about the file, reported whichever stages are built.
     pub(crate) fn warn(&mut self, line: Option<usize>, rule: &str, message: String) {
-        self.warnings.push(Warning {
+        self.push_warning(line, rule, message, None);
+    }
+
+    /// A warning BuildKit gives while it builds the current stage, so only
+    /// when the target needs the stage (or every stage is checked).
+    pub(crate) fn warn_in_stage(&mut self, line: usize, rule: &str, message: String) {
+        let stage = Some(self.stage_index());
+        self.push_warning(Some(line), rule, message, stage);
+    }
+
+    fn push_warning(
+        &mut self,
+        line: Option<usize>,
+        rule: &str,
+        message: String,
+        stage: Option<usize>,
+    ) {
+        let warning = Warning {
             span: line.map(|l| Span {
                 start_line: l,
                 end_line: l,
             }),
             rule: rule.into(),
             message,
-        });
+        };
+        self.warnings.push((warning, stage));
     }
 
     /// Expands `word` (as written in `node`) with `env`. A failure points
@@ -333,10 +446,11 @@ impl<'o, 'a> Lowering<'o, 'a> {
         let target = match &self.opts.target {
             Some(t) => {
                 let t_lower = t.to_ascii_lowercase();
+                // The last stage of a duplicated name, as in BuildKit.
                 match self
                     .stages
                     .iter()
-                    .position(|s| s.name.as_deref() == Some(t_lower.as_str()))
+                    .rposition(|s| s.name.as_deref() == Some(t_lower.as_str()))
                 {
                     Some(i) => StageId(i),
                     None => {
@@ -372,13 +486,25 @@ impl<'o, 'a> Lowering<'o, 'a> {
                 ),
             );
         }
-        Ok(Plan {
+        let mut plan = Plan {
             stages: self.stages,
             target,
             directives: BTreeMap::new(),
             ignore_rules: Vec::new(),
-            warnings: self.warnings,
-        })
+            warnings: Vec::new(),
+        };
+        let built: BTreeSet<usize> = plan.required_stages().into_iter().map(|s| s.0).collect();
+        let all = self.opts.all_stages;
+        plan.warnings = self
+            .warnings
+            .into_iter()
+            .filter(|(_, stage)| all || stage.is_none_or(|s| built.contains(&s)))
+            .map(|(w, _)| w)
+            .collect();
+        // In Dockerfile order; warnings about no line last.
+        plan.warnings
+            .sort_by_key(|w| w.span.map_or(usize::MAX, |s| s.start_line));
+        Ok(plan)
     }
 }
 

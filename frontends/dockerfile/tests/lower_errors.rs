@@ -52,7 +52,6 @@ fn bad_input_errors() {
         ),
         ("onbuild from", "FROM a\nONBUILD FROM b\n", None),
         ("bad stage name", "FROM a AS 1st\n", None),
-        ("duplicate stage", "FROM a AS x\nFROM b AS x\n", None),
         ("bad expansion", "FROM a\nENV X=${Y:?required}\n", None),
         (
             "spaces in an env expansion",

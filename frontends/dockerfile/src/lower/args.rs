@@ -66,6 +66,11 @@ impl ArgScope {
             .map(|(_, v)| v.as_deref())
     }
 
+    /// The names of all declared arguments, in declaration order.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.args.iter().map(|(k, _)| k.clone()).collect()
+    }
+
     /// Declared arguments that have a value, in declaration order.
     pub(crate) fn values(&self) -> Vec<(String, String)> {
         self.args

@@ -1,45 +1,20 @@
 //! Build checks: the `# check=skip=…;error=true` directive (or the
 //! `BUILDKIT_DOCKERFILE_CHECK` build arg, which wins), read as BuildKit's
-//! `ParseLintOptions` does, applied to the lint warnings of a plan.
+//! `ParseLintOptions` does, applied to the warnings of a plan. Warnings
+//! that are not of a rule in [`crate::lints::RULES`] (an unused build arg)
+//! are neither skipped nor turned into errors.
 
 use crate::error::DockerfileError;
 use crate::instructions::parse_go_bool;
+use crate::lints;
 use std::collections::BTreeSet;
 use strata_plan::Plan;
 
 /// The build arg that overrides the `# check=` directive.
 pub(crate) const CHECK_BUILD_ARG: &str = "BUILDKIT_DOCKERFILE_CHECK";
 
-/// Warnings that are BuildKit lint rules (others, such as an unused build
-/// arg, are neither skipped nor turned into errors).
-const LINT_RULES: [&str; 8] = [
-    "FromAsCasing",
-    "JSONArgsRecommended",
-    "LegacyKeyValueFormat",
-    "MaintainerDeprecated",
-    "NoEmptyContinuation",
-    "ReservedStageName",
-    "StageNameCasing",
-    "UndefinedArgInFrom",
-];
-
-/// Rules BuildKit checks while it builds a stage (not while it parses
-/// the file), so only in the stages the target needs.
-const DISPATCH_RULES: [&str; 1] = ["JSONArgsRecommended"];
-
-/// Drops the warnings of [`DISPATCH_RULES`] about instructions of stages
-/// the target does not need.
-pub(crate) fn drop_unreached(plan: &mut Plan) {
-    let needed: BTreeSet<usize> = plan
-        .required_stages()
-        .into_iter()
-        .filter_map(|id| plan.stage(id))
-        .flat_map(|stage| stage.steps.iter().map(|step| step.span.start_line))
-        .collect();
-    plan.warnings.retain(|w| {
-        !DISPATCH_RULES.contains(&w.rule.as_str())
-            || w.span.is_some_and(|s| needed.contains(&s.start_line))
-    });
+fn is_lint(rule: &str) -> bool {
+    lints::rule(rule).is_some()
 }
 
 /// Which lint rules run and whether a violation fails the build.
@@ -90,23 +65,24 @@ impl Checks {
         self.skip_all || self.skip.contains(rule)
     }
 
-    /// Drops skipped lint warnings; with `error=true`, fails when any lint
-    /// warning is left, at the first one's line.
-    pub(crate) fn apply(&self, plan: &mut Plan) -> Result<(), DockerfileError> {
-        let is_lint = |rule: &str| LINT_RULES.contains(&rule);
+    /// Drops the warnings of skipped rules.
+    pub(crate) fn skip_rules(&self, plan: &mut Plan) {
         plan.warnings
             .retain(|w| !(is_lint(&w.rule) && self.skips(&w.rule)));
+    }
+
+    /// With `error=true`, the error for the rule warnings left, at the
+    /// first one's line.
+    pub(crate) fn violation(&self, plan: &Plan) -> Option<DockerfileError> {
         if !self.error {
-            return Ok(());
+            return None;
         }
         let violations: Vec<_> = plan.warnings.iter().filter(|w| is_lint(&w.rule)).collect();
-        let Some(first) = violations.first() else {
-            return Ok(());
-        };
+        let first = violations.first()?;
         let rules: BTreeSet<&str> = violations.iter().map(|w| w.rule.as_str()).collect();
         let line = first.span.map_or(1, |s| s.start_line);
         let end = first.span.map_or(line, |s| s.end_line);
-        Err(DockerfileError::spanning(
+        Some(DockerfileError::spanning(
             line,
             end,
             1,

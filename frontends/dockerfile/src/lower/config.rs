@@ -18,8 +18,14 @@ impl Lowering<'_, '_> {
     ) -> Result<(), DockerfileError> {
         let mut expanded = Vec::new();
         for decl in decls {
-            let name = self.expand(node, decl.name.as_str())?;
+            self.secret_lint(node.start_line, "ARG", decl.name.as_str());
+            let name = self.expand_in(node, decl.name.as_str(), &self.current_env())?;
+            // BuildKit expands (and checks the variables of) a default only
+            // when no build arg gives the value.
             let default = match &decl.default {
+                Some(d) if self.opts.build_args.contains_key(&name) => {
+                    Some(self.expand_in(node, d.as_str(), &self.current_env())?)
+                }
                 Some(d) => Some(self.expand(node, d.as_str())?),
                 None => None,
             };
@@ -95,50 +101,107 @@ impl Lowering<'_, '_> {
         Ok(expanded)
     }
 
-    /// `EXPOSE`: every word expanded and split, then normalised.
+    /// `EXPOSE`: every word expanded and split, then normalised. As in
+    /// BuildKit, an IP address or host port is accepted (the container
+    /// port is exposed) with an ExposeInvalidFormat warning.
     pub(super) fn expose(
-        &self,
+        &mut self,
         node: &Node,
         ports: &[Expandable],
     ) -> Result<Vec<String>, DockerfileError> {
         let mut out = Vec::new();
         for word in ports {
             for port in self.expand_words(node, word.as_str())? {
-                let specs =
-                    expand_ports(&port).map_err(|m| Site { node }.at(&[word.as_str()], m))?;
-                out.extend(specs);
+                let spec = parse_port(&port).map_err(|m| Site { node }.at(&[word.as_str()], m))?;
+                if spec.proto != spec.proto.to_ascii_lowercase() {
+                    self.warn_in_stage(
+                        node.start_line,
+                        "ExposeProtoCasing",
+                        format!(
+                            "Defined protocol '{port}' in EXPOSE instruction should be lowercase"
+                        ),
+                    );
+                }
+                if spec.mapped {
+                    self.warn_in_stage(
+                        node.start_line,
+                        "ExposeInvalidFormat",
+                        format!(
+                            "EXPOSE instruction should not define an IP address or host-port mapping, found '{port}'"
+                        ),
+                    );
+                }
+                out.extend(spec.ports);
             }
         }
         Ok(out)
     }
 }
 
-/// `80`, `80/udp`, `8000-8002/tcp` → `80/tcp`, … (ranges expanded).
-fn expand_ports(spec: &str) -> Result<Vec<String>, String> {
-    let (ports, proto) = match spec.split_once('/') {
-        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
-        None => (spec, "tcp".to_string()),
+/// One EXPOSE word: the `port/proto` entries it exposes, the protocol as
+/// written, and whether it named an IP address or a host port.
+struct PortSpec {
+    ports: Vec<String>,
+    proto: String,
+    mapped: bool,
+}
+
+/// `80`, `80/udp`, `8000-8002/tcp`, `127.0.0.1:8080:80` → `80/tcp`, …
+/// (ranges expanded), as BuildKit's `parsePort`.
+fn parse_port(spec: &str) -> Result<PortSpec, String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (ip, host, container) = match parts.as_slice() {
+        [c] => ("", "", *c),
+        [h, c] => ("", *h, *c),
+        [.., h, c] => (&spec[..spec.len() - h.len() - c.len() - 2], *h, *c),
+        [] => ("", "", ""),
     };
-    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+    let (ports, proto) = match container.split_once('/') {
+        Some((p, proto)) => (p, proto),
+        None => (container, "tcp"),
+    };
+    let lower = proto.to_ascii_lowercase();
+    if !matches!(lower.as_str(), "tcp" | "udp" | "sctp") {
         return Err(format!("invalid proto: {proto}"));
     }
-    let port = |p: &str| -> Result<u16, String> {
-        p.parse::<u16>()
-            .map_err(|_| format!("invalid containerPort: {p}"))
-    };
-    let (lo, hi) = match ports.split_once('-') {
-        Some((a, b)) => (port(a)?, port(b)?),
-        None => {
-            let p = port(ports)?;
-            (p, p)
-        }
-    };
-    if hi < lo {
-        return Err(format!(
-            "invalid range specified for containerPort: {ports}"
-        ));
+    let bare_ip = ip
+        .strip_prefix('[')
+        .and_then(|v6| v6.strip_suffix(']'))
+        .unwrap_or(ip);
+    if !ip.is_empty() && bare_ip.parse::<std::net::IpAddr>().is_err() {
+        return Err(format!("invalid IP address: {ip}"));
     }
-    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
+    let (lo, hi) = port_range(ports)
+        .ok_or_else(|| format!("invalid containerPort: {ports}"))?
+        .map_err(|()| format!("invalid range specified for containerPort: {ports}"))?;
+    if !host.is_empty() {
+        let (hlo, hhi) = port_range(host)
+            .and_then(Result::ok)
+            .ok_or_else(|| format!("invalid hostPort: {host}"))?;
+        if hi - lo != hhi - hlo && hi != lo {
+            return Err(format!(
+                "invalid ranges specified for container and host Ports: {ports} and {host}"
+            ));
+        }
+    }
+    Ok(PortSpec {
+        ports: (lo..=hi).map(|p| format!("{p}/{lower}")).collect(),
+        proto: proto.to_string(),
+        mapped: !ip.is_empty() || !host.is_empty(),
+    })
+}
+
+/// `80` or `8000-8002`: `None` when a number is not a port, `Err` when the
+/// range runs backwards.
+fn port_range(ports: &str) -> Option<Result<(u16, u16), ()>> {
+    let port = |p: &str| p.parse::<u16>().ok();
+    match ports.split_once('-') {
+        Some((a, b)) => {
+            let (lo, hi) = (port(a)?, port(b)?);
+            Some(if hi < lo { Err(()) } else { Ok((lo, hi)) })
+        }
+        None => port(ports).map(|p| Ok((p, p))),
+    }
 }
 
 /// `HEALTHCHECK`: nothing is expanded (as in BuildKit); durations were
@@ -179,16 +242,28 @@ pub(super) fn healthcheck(check: &instructions::Healthcheck) -> Healthcheck {
 mod tests {
     use super::*;
 
+    fn ports(spec: &str) -> Vec<String> {
+        parse_port(spec).unwrap().ports
+    }
+
     #[test]
-    fn ports() {
-        assert_eq!(expand_ports("80").unwrap(), ["80/tcp"]);
-        assert_eq!(expand_ports("53/UDP").unwrap(), ["53/udp"]);
-        assert_eq!(
-            expand_ports("8000-8002").unwrap(),
-            ["8000/tcp", "8001/tcp", "8002/tcp"]
-        );
-        assert!(expand_ports("70000").is_err());
-        assert!(expand_ports("80/icmp").is_err());
-        assert!(expand_ports("90-80").is_err());
+    fn ports_follow_buildkit() {
+        assert_eq!(ports("80"), ["80/tcp"]);
+        assert_eq!(ports("53/UDP"), ["53/udp"]);
+        assert_eq!(ports("8000-8002"), ["8000/tcp", "8001/tcp", "8002/tcp"]);
+        assert!(parse_port("70000").is_err());
+        assert!(parse_port("80/icmp").is_err());
+        assert!(parse_port("90-80").is_err());
+        // Host ports and addresses are accepted, only the container port
+        // is exposed, and the word is marked for ExposeInvalidFormat.
+        assert_eq!(ports("127.0.0.1:8080:80"), ["80/tcp"]);
+        assert_eq!(ports("[::1]:8080:80/udp"), ["80/udp"]);
+        assert_eq!(ports("5000-5001:6000-6001"), ["6000/tcp", "6001/tcp"]);
+        assert!(parse_port("8080:80").unwrap().mapped);
+        assert!(!parse_port("80/TCP").unwrap().mapped);
+        assert_eq!(parse_port("80/TCP").unwrap().proto, "TCP");
+        assert!(parse_port("nope:8080:80").is_err());
+        assert!(parse_port("x:80").is_err());
+        assert!(parse_port("5000-5002:80-81").is_err());
     }
 }

@@ -21,9 +21,11 @@ impl Lowering<'_, '_> {
                 // Quotes in a document are text, not syntax.
                 let mut lexer = Lexer::new(self.escape);
                 lexer.skip_process_quotes = true;
-                lexer
-                    .process_word(&doc.content, &self.current_env())
-                    .map_err(|e| site.at(&[&format!("<<{}", doc.name)], e.to_string()))?
+                let processed = lexer
+                    .process(&doc.content, &self.current_env())
+                    .map_err(|e| site.at(&[&format!("<<{}", doc.name)], e.to_string()))?;
+                self.unmatched.borrow_mut().extend(processed.unmatched);
+                processed.word
             } else {
                 doc.content.clone()
             };

@@ -16,26 +16,57 @@ impl Lowering<'_, '_> {
         instruction: &Instruction,
         trigger: Option<&str>,
     ) -> Result<(), DockerfileError> {
-        let text = trigger.map_or_else(|| node.original.trim().to_string(), str::to_string);
+        self.unmatched.borrow_mut().clear();
+        let kind = self.instruction_kind(node, instruction, trigger)?;
+        // Variables the instruction's expansions did not find (BuildKit
+        // reports them before it runs the instruction).
+        self.report_unmatched(node.start_line);
+        if let Some(kind) = kind {
+            let text = trigger.map_or_else(|| node.original.trim().to_string(), str::to_string);
+            self.push(node, &text, kind);
+        }
+        Ok(())
+    }
+
+    /// The step an instruction makes (none for ARG, which only declares).
+    fn instruction_kind(
+        &mut self,
+        node: &Node,
+        instruction: &Instruction,
+        trigger: Option<&str>,
+    ) -> Result<Option<StepKind>, DockerfileError> {
         let kind = match instruction {
             Instruction::Run(run) => StepKind::Run(self.run(node, run)?),
             Instruction::Copy(copy) => StepKind::Copy(self.copy(node, copy)?),
-            Instruction::Workdir(dir) => StepKind::Workdir(self.workdir(node, dir.as_str())?),
-            Instruction::Arg(decls) => return self.stage_arg(node, decls),
+            Instruction::Workdir(dir) => {
+                let path = self.workdir(node, dir.as_str())?;
+                self.workdir_lint(node.start_line, &path);
+                StepKind::Workdir(path)
+            }
+            Instruction::Arg(decls) => {
+                self.stage_arg(node, decls)?;
+                return Ok(None);
+            }
             Instruction::Env(pairs) => {
-                self.legacy_key_value(node, "ENV", pairs);
-                StepKind::Config(ConfigEdit::Env(self.env(node, pairs)?))
+                self.legacy_key_value(node, pairs);
+                let env = self.env(node, pairs)?;
+                for (key, _) in &env {
+                    self.secret_lint(node.start_line, "ENV", key);
+                }
+                StepKind::Config(ConfigEdit::Env(env))
             }
             Instruction::Label(pairs) => {
-                self.legacy_key_value(node, "LABEL", pairs);
+                self.legacy_key_value(node, pairs);
                 StepKind::Config(ConfigEdit::Label(self.key_values(node, pairs)?))
             }
             Instruction::Cmd(cmd) => {
-                self.json_args(node, "CMD", cmd);
+                self.used_once_lint(node);
+                self.json_args(node, cmd);
                 StepKind::Config(ConfigEdit::Cmd(command(cmd)))
             }
             Instruction::Entrypoint(cmd) => {
-                self.json_args(node, "ENTRYPOINT", cmd);
+                self.used_once_lint(node);
+                self.json_args(node, cmd);
                 StepKind::Config(ConfigEdit::Entrypoint(command(cmd)))
             }
             Instruction::Shell(argv) => {
@@ -67,14 +98,18 @@ impl Lowering<'_, '_> {
                 StepKind::Config(ConfigEdit::StopSignal(self.expand(node, signal.as_str())?))
             }
             Instruction::Maintainer(author) => {
-                self.warn(
-                    Some(node.start_line),
-                    "MaintainerDeprecated",
-                    "MAINTAINER instruction is deprecated in favor of using label".into(),
-                );
+                // A parse-time check in BuildKit: not for ONBUILD triggers.
+                if trigger.is_none() {
+                    self.warn(
+                        Some(node.start_line),
+                        "MaintainerDeprecated",
+                        "Maintainer instruction is deprecated in favor of using label".into(),
+                    );
+                }
                 StepKind::Config(ConfigEdit::Maintainer(author.clone()))
             }
             Instruction::Healthcheck(check) => {
+                self.used_once_lint(node);
                 StepKind::Config(ConfigEdit::Healthcheck(super::config::healthcheck(check)))
             }
             Instruction::OnBuild(onbuild) => {
@@ -84,15 +119,15 @@ impl Lowering<'_, '_> {
                 return Err(Site { node }.at_keyword("FROM cannot be used here"));
             }
         };
-        self.push(node, &text, kind);
-        Ok(())
+        Ok(Some(kind))
     }
 
     /// BuildKit's LegacyKeyValueFormat check: `ENV key value`.
-    fn legacy_key_value(&mut self, node: &Node, keyword: &str, pairs: &[KeyValue]) {
-        if pairs.iter().any(|p| p.legacy) {
-            self.warn(
-                Some(node.start_line),
+    fn legacy_key_value(&mut self, node: &Node, pairs: &[KeyValue]) {
+        let keyword = &node.keyword_raw;
+        for _ in pairs.iter().filter(|p| p.legacy) {
+            self.warn_in_stage(
+                node.start_line,
                 "LegacyKeyValueFormat",
                 format!(
                     "\"{keyword} key=value\" should be used instead of legacy \"{keyword} key value\" format"
@@ -103,11 +138,12 @@ impl Lowering<'_, '_> {
 
     /// BuildKit's JSONArgsRecommended check: a shell-form CMD or
     /// ENTRYPOINT where no SHELL is set.
-    fn json_args(&mut self, node: &Node, keyword: &str, cmd: &CommandLine) {
+    fn json_args(&mut self, node: &Node, cmd: &CommandLine) {
         let shell = self.states.get(self.stage_index()).is_some_and(|s| s.shell);
+        let keyword = &node.keyword_raw;
         if matches!(cmd, CommandLine::Shell(_)) && !shell {
-            self.warn(
-                Some(node.start_line),
+            self.warn_in_stage(
+                node.start_line,
                 "JSONArgsRecommended",
                 format!(
                     "JSON arguments recommended for {keyword} to prevent unintended behavior related to OS signals"
@@ -116,10 +152,16 @@ impl Lowering<'_, '_> {
         }
     }
 
-    /// Expands a word with the current stage's ARGs and ENV.
+    /// Expands a word with the current stage's ARGs and ENV, noting the
+    /// variables it does not find (for UndefinedVar).
     pub(super) fn expand(&self, node: &Node, word: &str) -> Result<String, DockerfileError> {
         let env = self.current_env();
-        self.expand_in(node, word, &env)
+        let processed = self
+            .lexer
+            .process(word, &env)
+            .map_err(|e| super::expansion_error(node, word, &e))?;
+        self.unmatched.borrow_mut().extend(processed.unmatched);
+        Ok(processed.word)
     }
 
     /// Expands a word into words (unquoted blanks split) with the current

@@ -23,13 +23,7 @@ impl Lowering<'_, '_> {
             .lexer
             .process(written, &env)
             .map_err(|e| super::expansion_error(node, written, &e))?;
-        for unset in &processed.unmatched {
-            self.warn(
-                Some(node.start_line),
-                "UndefinedArgInFrom",
-                format!("FROM argument '{unset}' is not declared"),
-            );
-        }
+        self.undeclared_in_from(node.start_line, &processed);
         let image = processed.word;
         if image.is_empty() {
             return Err(site.at(
@@ -39,8 +33,16 @@ impl Lowering<'_, '_> {
         }
         let platform = match &from.platform {
             Some(p) => {
-                let expanded = self.expand_in(node, p.as_str(), &env)?;
-                Some(normalize_platform(&expanded).map_err(|m| site.at_flag_value("platform", m))?)
+                let processed = self
+                    .lexer
+                    .process(p.as_str(), &env)
+                    .map_err(|e| super::expansion_error(node, p.as_str(), &e))?;
+                self.undeclared_in_from(node.start_line, &processed);
+                let normalized = normalize_platform(&processed.word);
+                let name = from.name.as_deref().unwrap_or_default();
+                let ok = normalized.as_ref().ok().map(String::as_str);
+                self.platform_lints(node.start_line, p.as_str(), &processed, ok, name);
+                Some(normalized.map_err(|m| site.at_flag_value("platform", m))?)
             }
             None => None,
         };
@@ -48,17 +50,13 @@ impl Lowering<'_, '_> {
         if let Some(name) = &from.name
             && self.stages.iter().any(|s| s.name.as_ref() == Some(name))
         {
-            let raw = node.words().get(2).copied().unwrap_or(name.as_str());
-            let after_image = node
-                .find(written, node.keyword_raw.len())
-                .map_or(0, |at| at + written.len());
-            let at = node
-                .find(raw, after_image)
-                .map_or_else(|| node.locate(raw), |at| node.position(at));
-            return Err(site.error(
-                at,
-                format!("duplicate name {name:?}: stage names must be unique"),
-            ));
+            // BuildKit builds it; a reference to the name means the last
+            // stage of that name.
+            self.warn(
+                Some(node.start_line),
+                "DuplicateStageName",
+                format!("Duplicate stage name {name:?}, stage names should be unique"),
+            );
         }
         // A stage named like a build context is that context (BuildKit):
         // its base and instructions are ignored.
@@ -110,21 +108,20 @@ impl Lowering<'_, '_> {
     fn base(&self, image: &str) -> (ImageSource, StageState) {
         let lower = image.to_ascii_lowercase();
         if lower == "scratch" {
-            return (ImageSource::Scratch, StageState::default());
+            return (ImageSource::Scratch, StageState::empty_image());
         }
         if let Some(id) = self
             .stages
             .iter()
-            .position(|s| s.name.as_deref() == Some(lower.as_str()))
+            .rposition(|s| s.name.as_deref() == Some(lower.as_str()))
         {
             // As in BuildKit, a stage built FROM another keeps its ARGs
-            // (moby/buildkit dockerfile2llb: dispatchState.init).
+            // and whether a WORKDIR was set (moby/buildkit dockerfile2llb:
+            // dispatchState.init), not its CMD/ENTRYPOINT/HEALTHCHECK lines.
             let parent = self.states.get(id).cloned().unwrap_or_default();
             let state = StageState {
-                env: parent.env,
-                workdir: parent.workdir,
-                args: parent.args,
-                shell: parent.shell,
+                used_once: Default::default(),
+                ..parent
             };
             return (ImageSource::Stage(StageId(id)), state);
         }
@@ -140,19 +137,24 @@ impl Lowering<'_, '_> {
     fn named_base(&self, key: String, source: &NamedSource) -> (ImageSource, StageState) {
         match source {
             NamedSource::Image(reference) => self.image_base(reference),
-            NamedSource::Local => (ImageSource::NamedContext(key), StageState::default()),
+            NamedSource::Local => (ImageSource::NamedContext(key), StageState::empty_image()),
         }
     }
 
     /// A base image, with the ENV and WORKDIR the resolver knows of it.
     fn image_base(&self, image: &str) -> (ImageSource, StageState) {
         let info = self.opts.resolver.and_then(|r| r.resolve(image));
-        let state = StageState {
+        let mut state = StageState {
             env: info.as_ref().map(|i| i.env.clone()).unwrap_or_default(),
             shell: info.as_ref().is_some_and(|i| i.shell),
+            env_known: info.is_some(),
             workdir: info.and_then(|i| i.workdir).unwrap_or_default(),
             args: ArgScope::default(),
+            ..StageState::default()
         };
+        if state.env_known {
+            state.ensure_path();
+        }
         (ImageSource::Image(image.to_string()), state)
     }
 
@@ -228,7 +230,7 @@ impl Lowering<'_, '_> {
             self.warn(
                 Some(node.start_line),
                 "ReservedStageName",
-                format!("Stage name should not use the same name as reserved stage '{name}'"),
+                format!("Stage name should not use the same name as reserved stage {name:?}"),
             );
         }
         let kw = &node.keyword_raw;

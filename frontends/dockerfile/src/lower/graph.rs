@@ -37,10 +37,11 @@ impl Lowering<'_, '_> {
             .unwrap_or_else(|| node.locate_first(&[from, prefix]));
         let lower = from.to_ascii_lowercase();
         let current = self.stage_index();
+        // The last stage of a duplicated name, as in BuildKit.
         let by_name = self
             .all_stage_names
             .iter()
-            .position(|s| s.as_deref() == Some(lower.as_str()));
+            .rposition(|s| s.as_deref() == Some(lower.as_str()));
         let id = match (by_name, from.parse::<usize>()) {
             (Some(i), _) => Some(i),
             (None, Ok(i)) if i < self.all_stage_names.len() => Some(i),
