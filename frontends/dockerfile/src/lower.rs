@@ -227,13 +227,18 @@ fn lower_unchecked(
             _ => None,
         })
         .collect();
+    lowering.instruction_ends = parsed
+        .nodes
+        .iter()
+        .map(|n| (n.start_line, n.end_line))
+        .collect();
     for (line, _) in &parsed.warnings {
         // BuildKit reports it at the instruction's last line.
-        let end = parsed
-            .nodes
-            .iter()
-            .find(|n| n.start_line == *line)
-            .map_or(*line, |n| n.end_line);
+        let end = lowering
+            .instruction_ends
+            .get(line)
+            .copied()
+            .unwrap_or(*line);
         lowering.warn(
             Some(end),
             "NoEmptyContinuation",
@@ -301,6 +306,8 @@ pub(crate) struct Lowering<'o, 'a> {
     pub warnings: Vec<(Warning, Option<usize>)>,
     /// Variables the current instruction's expansions did not find.
     pub unmatched: RefCell<BTreeSet<String>>,
+    /// The last line of each instruction, by its first line.
+    pub instruction_ends: BTreeMap<usize, usize>,
     /// Build args some ARG declared (to warn about the rest).
     pub consumed: BTreeSet<String>,
     /// The names of all stages of the file, in order (`None` for unnamed).
@@ -324,6 +331,7 @@ impl<'o, 'a> Lowering<'o, 'a> {
             states: Vec::new(),
             warnings: Vec::new(),
             unmatched: RefCell::new(BTreeSet::new()),
+            instruction_ends: BTreeMap::new(),
             consumed: BTreeSet::new(),
             all_stage_names: Vec::new(),
             references: Vec::new(),
@@ -350,10 +358,11 @@ impl<'o, 'a> Lowering<'o, 'a> {
         message: String,
         stage: Option<usize>,
     ) {
+        // A warning about an instruction spans all its lines, as BuildKit's.
         let warning = Warning {
             span: line.map(|l| Span {
                 start_line: l,
-                end_line: l,
+                end_line: self.instruction_ends.get(&l).copied().unwrap_or(l),
             }),
             rule: rule.into(),
             message,

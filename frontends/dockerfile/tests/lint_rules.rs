@@ -31,8 +31,12 @@ fn cases_dir() -> PathBuf {
 fn render(warnings: &[Warning]) -> String {
     let mut out = String::new();
     for w in warnings {
-        let line = w.span.map_or(0, |s| s.start_line);
-        out.push_str(&format!("  {line}: {}: {}\n", w.rule, w.message));
+        let lines = match w.span {
+            Some(s) if s.end_line != s.start_line => format!("{}-{}", s.start_line, s.end_line),
+            Some(s) => s.start_line.to_string(),
+            None => "-".into(),
+        };
+        out.push_str(&format!("  {lines}: {}: {}\n", w.rule, w.message));
     }
     if out.is_empty() {
         out.push_str("  (none)\n");
