@@ -164,3 +164,20 @@ fn a_build_prints_the_checks_in_buildkits_short_form() {
     let config = env.image("exposed").runtime_config().clone();
     assert_eq!(config["ExposedPorts"], serde_json::json!({"80/tcp": {}}));
 }
+
+#[test]
+fn check_fails_when_a_base_image_cannot_be_had() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "missing",
+        "FROM 127.0.0.1:1/nothing:here\nCOPY $X /\n",
+        &[],
+    );
+    let (code, stdout, stderr) = check(&env, &ctx, &[]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stderr.contains("base image 127.0.0.1:1/nothing:here"),
+        "{stderr}"
+    );
+}

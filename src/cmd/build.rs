@@ -106,11 +106,22 @@ pub fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>> {
 
 /// Answers the frontend's questions about base images (pulling them when
 /// needed, so ENV and ONBUILD of the base are known).
-struct StoreResolver<'a>(&'a BaseImages);
+struct StoreResolver<'a> {
+    images: &'a BaseImages,
+    /// The first image that could not be had, and why.
+    failed: std::cell::RefCell<Option<String>>,
+}
 
 impl ImageResolver for StoreResolver<'_> {
     fn resolve(&self, reference: &str) -> Option<BaseImageInfo> {
-        let image = self.0.get(reference).ok()?;
+        let image = match self.images.get(reference) {
+            Ok(image) => image,
+            Err(e) => {
+                let mut failed = self.failed.borrow_mut();
+                failed.get_or_insert_with(|| format!("base image {reference}: {e}"));
+                return None;
+            }
+        };
         let config = image.config.config;
         Some(BaseImageInfo {
             env: config
@@ -161,7 +172,10 @@ pub(crate) fn with_lowering<T>(
     dockerfile: &Dockerfile,
     lowering: impl FnOnce(&LowerOptions<'_>) -> Result<T>,
 ) -> Result<T> {
-    let resolver = images.map(StoreResolver);
+    let resolver = images.map(|images| StoreResolver {
+        images,
+        failed: Default::default(),
+    });
     let opts = LowerOptions {
         file_name: dockerfile.name.clone(),
         build_args: parse_build_args(&args.build_args)?,
@@ -183,7 +197,15 @@ pub(crate) fn with_lowering<T>(
         reference_check: Some(&valid_reference),
         ..Default::default()
     };
-    lowering(&opts)
+    let result = lowering(&opts)?;
+    // A build fails on a missing base image when it gets there; `--check`
+    // of every stage fails as BuildKit's does, rather than check less.
+    if opts.all_stages
+        && let Some(failed) = resolver.and_then(|r| r.failed.into_inner())
+    {
+        bail!("{failed}");
+    }
+    Ok(result)
 }
 
 /// Lowers a Dockerfile that was read into a plan.
