@@ -19,12 +19,12 @@ impl Lowering<'_, '_> {
         let mut expanded = Vec::new();
         for decl in decls {
             self.secret_lint(node.start_line, "ARG", decl.name.as_str());
-            let name = self.expand_in(node, decl.name.as_str(), &self.current_env())?;
+            let name = self.expand_unchecked(node, decl.name.as_str())?;
             // BuildKit expands (and checks the variables of) a default only
             // when no build arg gives the value.
             let default = match &decl.default {
                 Some(d) if self.opts.build_args.contains_key(&name) => {
-                    Some(self.expand_in(node, d.as_str(), &self.current_env())?)
+                    Some(self.expand_unchecked(node, d.as_str())?)
                 }
                 Some(d) => Some(self.expand(node, d.as_str())?),
                 None => None,

@@ -37,17 +37,23 @@ impl Lowering<'_, '_> {
         for src in &copy.sources {
             sources.paths.push(self.expand(node, src.as_str())?);
         }
-        let flag = |this: &Self, v: &Option<Expandable>| {
+        // BuildKit checks the variables of the sources, the destination,
+        // --chown and --checksum for UndefinedVar, not those of --chmod,
+        // --exclude and --from.
+        let flag = |this: &Self, v: &Option<Expandable>, checked: bool| {
             v.as_ref()
-                .map(|e| this.expand(node, e.as_str()))
+                .map(|e| match checked {
+                    true => this.expand(node, e.as_str()),
+                    false => this.expand_unchecked(node, e.as_str()),
+                })
                 .transpose()
         };
-        let chown = flag(self, &copy.chown)?;
-        let chmod = flag(self, &copy.chmod)?;
+        let chown = flag(self, &copy.chown, true)?;
+        let chmod = flag(self, &copy.chmod, false)?;
         if let Some(mode) = &chmod {
             validate_chmod(mode).map_err(|m| site.at_flag_value("chmod", m))?;
         }
-        let checksum = flag(self, &copy.checksum)?;
+        let checksum = flag(self, &copy.checksum, true)?;
         if let Some(sum) = &checksum {
             validate_checksum(sum, &sources.paths)
                 .map_err(|m| site.at_flag_value("checksum", m))?;
@@ -55,11 +61,11 @@ impl Lowering<'_, '_> {
         let exclude = copy
             .exclude
             .iter()
-            .map(|e| self.expand(node, e.as_str()))
+            .map(|e| self.expand_unchecked(node, e.as_str()))
             .collect::<Result<Vec<_>, _>>()?;
         let from = match &copy.from {
             Some(f) => {
-                let name = self.expand(node, f.as_str())?;
+                let name = self.expand_unchecked(node, f.as_str())?;
                 self.source(node, &name, "--from=")?
             }
             None => CopySource::Context,

@@ -164,6 +164,16 @@ impl Lowering<'_, '_> {
         Ok(processed.word)
     }
 
+    /// Expands a word with the current stage's ARGs and ENV, where BuildKit
+    /// does not check for undefined variables.
+    pub(super) fn expand_unchecked(
+        &self,
+        node: &Node,
+        word: &str,
+    ) -> Result<String, DockerfileError> {
+        self.expand_in(node, word, &self.current_env())
+    }
+
     /// Expands a word into words (unquoted blanks split) with the current
     /// stage's variables.
     pub(super) fn expand_words(
