@@ -181,3 +181,28 @@ fn check_fails_when_a_base_image_cannot_be_had() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_duplicated_stage_name_warns_and_names_the_last_such_stage() {
+    let env = Env::new();
+    let image = {
+        let ctx = dockerfile_context(
+            &env,
+            "dup",
+            "FROM busybox AS b\nRUN echo one > /one\nFROM busybox AS b\nRUN echo two > /two\nFROM b\nRUN true\n",
+            &[],
+        );
+        let b = env.build(&ctx, &["-t", "dup"]).ok();
+        assert!(
+            b.stderr.contains(
+                "WARNING: DuplicateStageName: Duplicate stage name \"b\", stage names should be unique (line 3)"
+            ),
+            "{}",
+            b.stderr
+        );
+        env.image("dup")
+    };
+    let files = image.files();
+    assert!(files.contains_key("two"), "built on the last stage b");
+    assert!(!files.contains_key("one"));
+}
