@@ -34,7 +34,7 @@ impl Checks {
         if text.is_empty() {
             return Ok(checks);
         }
-        for part in text.splitn(2, ';') {
+        for part in text.splitn(3, ';') {
             let Some((key, value)) = part.split_once('=') else {
                 return Err(fail(format!("invalid check option {part:?}")));
             };
@@ -54,6 +54,11 @@ impl Checks {
                             "failed to parse check option {part:?}: strconv.ParseBool: parsing {v:?}: invalid syntax"
                         ))
                     })?;
+                }
+                "experimental" => {
+                    return Err(fail(format!(
+                        "{part:?}: strata has none of BuildKit's experimental checks (CopyIgnoredFile, InvalidDefinitionDescription)"
+                    )));
                 }
                 other => return Err(fail(format!("invalid check option {other:?}"))),
             }
@@ -134,6 +139,14 @@ mod tests {
                 .contains("invalid check option \"skp\"")
         );
         assert!(Checks::parse("skip").is_err());
+        // Three parts, as BuildKit; experimental checks are refused by name.
+        let c = Checks::parse("skip=A;error=true").unwrap();
+        assert!(c.error && c.skips("A"));
+        assert!(
+            Checks::parse("skip=A;error=false;experimental=CopyIgnoredFile")
+                .unwrap_err()
+                .contains("experimental checks")
+        );
     }
 
     #[test]
