@@ -188,6 +188,9 @@ fn prune_all_keeps_tagged_images_and_the_store_clean_and_a_rebuild_misses() {
     env.build(&other, &[]).ok();
     let out = cache(&env, &["prune", "--all"]);
     assert!(out.contains("removed 3 cache records"), "{out}");
+    assert!(out.contains("histories of earlier builds"), "{out}");
+    let histories = std::fs::read_dir(env.root.join("cache-v1/history")).expect("history dir");
+    assert_eq!(histories.count(), 0);
     assert!(cache_keys(&env).is_empty());
     assert!(snapshot_dirs(&env).is_empty(), "{:?}", snapshot_dirs(&env));
     env.assert_store_clean();

@@ -170,6 +170,12 @@ fn prune_cmd(args: &PruneArgs, store: &Store, records: &RecordStore) -> Result<(
         ("leftovers of interrupted builds", report.leftovers),
     ];
     println!("removed {} cache records", report.records);
+    if report.histories > 0 {
+        println!(
+            "removed {} histories of earlier builds (what --explain compares with)",
+            report.histories
+        );
+    }
     for (kind, (count, bytes)) in rows {
         if count > 0 {
             println!("removed {count} {kind} ({})", human(bytes));

@@ -18,7 +18,9 @@
 //!   steps compared are the same instructions.
 //!
 //! A history that would not change is not written again, so a fully
-//! cached rebuild writes nothing here.
+//! cached rebuild writes nothing here; reading one marks it as used, and
+//! `strata cache prune` removes those unused for `--keep-duration` (or all
+//! with `--all`).
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

@@ -16,6 +16,9 @@
 //!   needs, then snapshots no record, tag or lease needs. A crash in
 //!   between leaves only garbage for the next prune, never a record
 //!   without its blob that a build would trust.
+//! - Histories of earlier builds (for explanations of misses) go with
+//!   `all` or when unused for `keep_duration`, unless a running build
+//!   read them.
 //! - In-flight directories (`.tmp-*`) are removed only when no build is
 //!   running (the builder's `builds` lock is free); cache mounts only when asked (`mounts` or `all`) and when no
 //!   build holds them; stat caches only with `all`.
@@ -63,6 +66,8 @@ pub struct PruneReport {
     pub mounts: (usize, u64),
     /// Stat caches and their bytes.
     pub statcaches: (usize, u64),
+    /// Histories of earlier builds (what `--explain` compares with).
+    pub histories: usize,
     /// Leftovers of interrupted builds and their bytes.
     pub leftovers: (usize, u64),
     /// Cache mounts left because a build holds them.
@@ -144,6 +149,14 @@ pub fn prune(
         }
     }
     records.retain_manifests(|hex| keep_sources.contains(hex))?;
+    let in_use = |used: u64| pinned.records_used_since.is_some_and(|t| used >= t);
+    let stale = |used: u64| {
+        opts.all
+            || opts
+                .keep_duration
+                .is_some_and(|d| used.saturating_add(d) < opts.now)
+    };
+    report.histories = records.retain_histories(|used| in_use(used) || !stale(used))?;
     // The builder's `builds` lock: free only when no build is running.
     if let Some(_alone) = store.try_lock_exclusive("builds")? {
         report.leftovers = remove_leftovers(store)?;
@@ -456,6 +469,33 @@ mod tests {
         assert!(!f.store.has_blob(&old_blob));
         assert!(!map(&old_blob).exists());
         assert!(map(&new_blob).is_file());
+    }
+
+    #[test]
+    fn histories_go_when_unused_for_keep_duration_or_with_all() {
+        let f = fixture();
+        f.records.put_history("old", &1).unwrap();
+        f.records.put_history("new", &2).unwrap();
+        let old = f.records.dir().join("history/old.json");
+        fs::File::options()
+            .append(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(UNIX_EPOCH + std::time::Duration::from_secs(now() - 3 * 86400))
+            .unwrap();
+        let mut opts = PruneOptions {
+            keep_duration: Some(86400),
+            now: now(),
+            ..Default::default()
+        };
+        assert_eq!(prune(&f.store, &f.records, &opts).unwrap().histories, 1);
+        assert_eq!(f.records.get_history::<i32>("old").unwrap(), None);
+        assert_eq!(f.records.get_history::<i32>("new").unwrap(), Some(2));
+        opts.keep_duration = None;
+        assert_eq!(prune(&f.store, &f.records, &opts).unwrap().histories, 0);
+        opts.all = true;
+        assert_eq!(prune(&f.store, &f.records, &opts).unwrap().histories, 1);
+        assert_eq!(f.records.get_history::<i32>("new").unwrap(), None);
     }
 
     #[test]

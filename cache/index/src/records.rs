@@ -132,12 +132,7 @@ impl RecordStore {
 
     /// Removes a record.
     pub fn remove(&self, key: &Key) -> Result<(), RecordError> {
-        let path = self.sharded("records", &key.to_string());
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(RecordError::Io { path, source }),
-        }
+        remove_if_present(self.sharded("records", &key.to_string())).map(|_| ())
     }
 
     /// Every record with its last-use time (seconds since the epoch), in key order.
@@ -204,35 +199,64 @@ impl RecordStore {
                 if hex.starts_with(".tmp-") || keep(hex) {
                     continue;
                 }
-                match fs::remove_file(&file) {
-                    Ok(()) => removed += 1,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(source) => return Err(RecordError::Io { path: file, source }),
-                }
+                removed += usize::from(remove_if_present(file)?);
             }
         }
         Ok(removed)
     }
 
-    /// Stores a document under `history/<id>.json`.
-    pub fn put_history<T: Serialize>(&self, id: &str, value: &T) -> Result<(), RecordError> {
-        write_json(
-            &self
-                .dir
-                .join("history")
-                .join(format!("{}.json", file_name(id))),
-            value,
-        )
+    fn history_path(&self, id: &str) -> PathBuf {
+        self.dir
+            .join("history")
+            .join(format!("{}.json", file_name(id)))
     }
 
-    /// Reads a document stored by [`RecordStore::put_history`].
+    /// Stores a document under `history/<id>.json`.
+    pub fn put_history<T: Serialize>(&self, id: &str, value: &T) -> Result<(), RecordError> {
+        write_json(&self.history_path(id), value)
+    }
+
+    /// Reads a document stored by [`RecordStore::put_history`]; finding
+    /// it also marks it as used now (its mtime, as for records).
     pub fn get_history<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>, RecordError> {
-        read_json(
-            &self
-                .dir
-                .join("history")
-                .join(format!("{}.json", file_name(id))),
-        )
+        let path = self.history_path(id);
+        let history: Option<T> = read_json(&path)?;
+        if history.is_some() {
+            touch(&path);
+        }
+        Ok(history)
+    }
+
+    /// Removes the histories that `keep` rejects; `keep` is given the last
+    /// time (seconds since the epoch) a history was written or read.
+    /// Returns how many went.
+    pub fn retain_histories(&self, keep: impl Fn(u64) -> bool) -> Result<usize, RecordError> {
+        let mut removed = 0;
+        for file in sorted_dir(&self.dir.join("history"))? {
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with(".tmp-") || !name.ends_with(".json") {
+                continue;
+            }
+            let used = match fs::metadata(&file).and_then(|m| m.modified()) {
+                Ok(t) => secs(t),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(RecordError::Io { path: file, source }),
+            };
+            if keep(used) {
+                continue;
+            }
+            removed += usize::from(remove_if_present(file)?);
+        }
+        Ok(removed)
+    }
+}
+
+/// Removes a file; whether it was there.
+fn remove_if_present(path: PathBuf) -> Result<bool, RecordError> {
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(RecordError::Io { path, source }),
     }
 }
 
