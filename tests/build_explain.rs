@@ -611,3 +611,55 @@ fn an_edit_in_a_clone_was_explained_as_not_built_before() {
     );
     assert!(!unrelated.stderr.contains("misses are explained against"));
 }
+
+/// A context from stdin is unpacked into a new temp directory each time:
+/// its misses are explained against the last build of the same Dockerfile
+/// text (they said "not built before").
+#[test]
+fn a_context_from_stdin_is_compared_with_the_last_build_of_its_dockerfile() {
+    let env = Env::new();
+    let ctx = project(&env);
+    let from_stdin = |n: usize| {
+        let tar = env.path(&format!("ctx-{n}.tar"));
+        common::run_ok(
+            std::process::Command::new("tar")
+                .arg("-C")
+                .arg(&ctx)
+                .arg("-cf")
+                .arg(&tar)
+                .arg("."),
+        );
+        let input = std::fs::File::open(&tar).expect("tar");
+        env.build_with(std::path::Path::new("-"), &["-t", "app"], |cmd| {
+            cmd.stdin(input);
+        })
+        .ok()
+    };
+    from_stdin(1);
+    write(
+        &ctx.join("mysite/views.py"),
+        "def index(): return 'stdin'\n",
+    );
+    let b = from_stdin(2);
+    assert_eq!(
+        reasons(&b),
+        pairs(&[(COPY_ALL, "1 file changed: mysite/views.py")])
+    );
+    assert!(
+        !b.stderr.contains("misses are explained against"),
+        "{}",
+        b.stderr
+    );
+    let histories = std::fs::read_dir(env.root.join("cache-v1/history"))
+        .expect("history dir")
+        .count();
+    write(&ctx.join("manage.py"), "print('again')\n");
+    from_stdin(3);
+    assert_eq!(
+        std::fs::read_dir(env.root.join("cache-v1/history"))
+            .expect("history dir")
+            .count(),
+        histories,
+        "a context from stdin leaves no history per temp directory"
+    );
+}

@@ -26,12 +26,22 @@ pub fn history_ids(context: &Path, args: &BuildArgs, dockerfile_text: &str) -> H
         Some(file) => absolute(Path::new(file)),
         None => absolute(&context.join("Dockerfile")),
     };
-    let context = absolute(context).to_string_lossy().into_owned();
     let target = args.target.as_deref().unwrap_or("");
     let text_digest = hex::encode(Sha256::digest(dockerfile_text.as_bytes()));
+    let same_dockerfile = digest_of(&["same-dockerfile", &text_digest, target]);
+    if args.context == "-" {
+        // A context from stdin has no place (a new temp directory each
+        // time): the Dockerfile's text is all that names it.
+        return HistoryIds {
+            exact: same_dockerfile.clone(),
+            same_dockerfile,
+            context: "a build context from stdin".into(),
+        };
+    }
+    let context = absolute(context).to_string_lossy().into_owned();
     HistoryIds {
         exact: digest_of(&[&context, &dockerfile.to_string_lossy(), target]),
-        same_dockerfile: digest_of(&["same-dockerfile", &text_digest, target]),
+        same_dockerfile,
         context,
     }
 }

@@ -15,7 +15,8 @@
 //!   from (and says which, [`Previous::elsewhere`]), not with "not built
 //!   before". Two different projects whose Dockerfiles merely share a name
 //!   never meet here; only byte-identical Dockerfiles do, and then the
-//!   steps compared are the same instructions.
+//!   steps compared are the same instructions. A context from stdin has
+//!   no place (a new temp directory each time): both ids are this one.
 //!
 //! A history that would not change is not written again, so a fully
 //! cached rebuild writes nothing here; reading one marks it as used, and
@@ -62,7 +63,9 @@ pub struct StepHistory {
 /// Where the histories of one build are kept (see the module's doc).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryIds {
-    /// This Dockerfile and target in this build context.
+    /// This Dockerfile and target in this build context (the same as
+    /// `same_dockerfile` when the context has no place of its own: a
+    /// context from stdin).
     pub exact: String,
     /// This Dockerfile's content and target, in any build context.
     pub same_dockerfile: String,
@@ -140,7 +143,7 @@ impl Previous {
         if self.exact.as_ref() != Some(&now) {
             records.put_history(&ids.exact, &now)?;
         }
-        if self.same_dockerfile.as_ref() != Some(&now) {
+        if ids.same_dockerfile != ids.exact && self.same_dockerfile.as_ref() != Some(&now) {
             records.put_history(&ids.same_dockerfile, &now)?;
         }
         Ok(())
