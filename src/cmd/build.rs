@@ -14,7 +14,9 @@ use strata_builder::progress::{Event, ProgressSink};
 use strata_builder::solve::{SolveOptions, solve};
 use strata_builder::worker::{Snapshotter, Worker, WorkerOptions};
 use strata_dockerfile::lower::NamedSource;
-use strata_dockerfile::{BaseImageInfo, ImageResolver, LowerOptions, dockerignore, lower};
+use strata_dockerfile::{
+    BaseImageInfo, ImageResolver, LowerOptions, Platform, dockerignore, lower,
+};
 use strata_plan::Plan;
 use strata_store::Store;
 
@@ -122,8 +124,14 @@ impl ImageResolver for StoreResolver<'_> {
                 return None;
             }
         };
+        let platform = Platform {
+            os: image.config.os.clone(),
+            arch: image.config.architecture.clone(),
+            variant: image.config.variant.clone().unwrap_or_default(),
+        };
         let config = image.config.config;
         Some(BaseImageInfo {
+            platform: Some(platform),
             env: config
                 .env
                 .iter()

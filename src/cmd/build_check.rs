@@ -59,7 +59,7 @@ fn render(report: &CheckReport, file: &str, text: &str) -> String {
     };
     for warning in &report.warnings {
         out.push_str(&format!("\nWARNING: {}", warning.rule));
-        if let Some(rule) = lints::rule(&warning.rule) {
+        if let Some(rule) = lints::rule(&warning.rule).filter(|r| !r.url.is_empty()) {
             out.push_str(&format!(" - {}", rule.url));
         }
         out.push_str(&format!("\n{}\n", warning.message));

@@ -57,6 +57,8 @@ pub struct BaseImageInfo {
     /// Whether the image sets `Shell` (a shell-form CMD then draws no
     /// JSONArgsRecommended warning, as in BuildKit).
     pub shell: bool,
+    /// The image's platform (`os`, `architecture`, `variant`), when known.
+    pub platform: Option<Platform>,
 }
 
 /// Inputs of the lowering besides the Dockerfile text.

@@ -6,21 +6,36 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use strata_dockerfile::lower::check;
-use strata_dockerfile::{BaseImageInfo, ImageResolver, LowerOptions, lints, lower};
+use strata_dockerfile::{BaseImageInfo, ImageResolver, LowerOptions, Platform, lints, lower};
 use strata_plan::Warning;
 
-/// Every image has PATH and HOME, except `unknown-image`.
+/// Every image has PATH and HOME, except `unknown-image`; `s390x-only` is
+/// for linux/s390x, the others for linux/amd64 (what the cases build for,
+/// whatever the host).
 struct Images;
 
 impl ImageResolver for Images {
     fn resolve(&self, reference: &str) -> Option<BaseImageInfo> {
+        let platform = match reference {
+            "s390x-only" => linux("s390x"),
+            _ => linux("amd64"),
+        };
         (reference != "unknown-image").then(|| BaseImageInfo {
             env: vec![
                 ("PATH".into(), "/usr/bin:/bin".into()),
                 ("HOME".into(), "/root".into()),
             ],
+            platform: Some(platform),
             ..Default::default()
         })
+    }
+}
+
+fn linux(arch: &str) -> Platform {
+    Platform {
+        os: "linux".into(),
+        arch: arch.into(),
+        variant: String::new(),
     }
 }
 
@@ -58,6 +73,8 @@ fn run(dir: &Path) -> (Vec<Warning>, Vec<Warning>) {
         build_args,
         resolver: Some(&Images),
         reference_check: Some(&valid),
+        platform: linux("amd64"),
+        build_platform: linux("amd64"),
         ..Default::default()
     };
     let built = match lower(&source, &opts) {

@@ -21,6 +21,7 @@ impl ImageResolver for Images {
                     "RUN echo trigger $TRIGGER_ARG".into(),
                 ],
                 shell: false,
+                platform: None,
             }),
             _ => None,
         }

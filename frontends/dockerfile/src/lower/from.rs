@@ -91,8 +91,12 @@ impl Lowering<'_, '_> {
         }
         match &base {
             ImageSource::Image(reference) => {
-                let onbuild = self.opts.resolver.and_then(|r| r.resolve(reference));
-                let onbuild = onbuild.map(|info| info.onbuild).unwrap_or_default();
+                let info = self.opts.resolver.and_then(|r| r.resolve(reference));
+                let stage_platform = self.stages.last().and_then(|s| s.platform.clone());
+                if let Some(actual) = info.as_ref().and_then(|i| i.platform.as_ref()) {
+                    self.base_platform_lint(node.start_line, &image, actual, stage_platform);
+                }
+                let onbuild = info.map(|info| info.onbuild).unwrap_or_default();
                 self.triggers(node, written, reference, &onbuild)?;
             }
             ImageSource::Stage(base_id) => {

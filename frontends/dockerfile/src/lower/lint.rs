@@ -5,7 +5,8 @@
 //! WORKDIR, repeated CMD/ENTRYPOINT/HEALTHCHECK), which [`Lowering::warn_in_stage`]
 //! ties to their stage.
 
-use super::{ArgScope, Lowering};
+use super::platform::normalize_platform;
+use super::{ArgScope, Lowering, Platform};
 use crate::instructions::Instruction;
 use crate::lints;
 use crate::parser::Node;
@@ -146,6 +147,31 @@ impl Lowering<'_, '_> {
                 format!(
                     "FROM --platform flag should not use constant value {:?}",
                     processed.word
+                ),
+            );
+        }
+    }
+
+    /// InvalidBaseImagePlatform: the base image's OS or architecture is not
+    /// the stage's (`FROM --platform`, else the platform built for).
+    pub(super) fn base_platform_lint(
+        &mut self,
+        line: usize,
+        image: &str,
+        actual: &Platform,
+        stage_platform: Option<String>,
+    ) {
+        let expected = stage_platform.unwrap_or_else(|| self.opts.platform.to_spec());
+        let normal = |spec: &str| normalize_platform(spec).unwrap_or_else(|_| spec.to_string());
+        let actual = normal(&actual.to_spec());
+        let expected = normal(&expected);
+        let os_arch = |spec: &str| spec.split('/').take(2).collect::<Vec<_>>().join("/");
+        if os_arch(&actual) != os_arch(&expected) {
+            self.warn_in_stage(
+                line,
+                "InvalidBaseImagePlatform",
+                format!(
+                    "Base image {image} was pulled with platform {actual:?}, expected {expected:?} for current build"
                 ),
             );
         }
