@@ -202,7 +202,8 @@ pub struct PushArgs {
     /// Where to push it (default: the same name).
     pub destination: Option<String>,
     /// Recompress the layers first: `gzip`, `zstd`, `estargz` (gzip that
-    /// stargz-snapshotter pulls lazily; new diffIDs, so a new config) or
+    /// stargz-snapshotter pulls lazily; new diffIDs, so a new config),
+    /// `zstd:chunked` (zstd that podman pulls partially; same diffIDs) or
     /// `uncompressed` (a layer already in that compression is kept; a
     /// converted blob is kept for the next push).
     #[arg(long)]

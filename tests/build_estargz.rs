@@ -10,46 +10,15 @@
 
 mod common;
 
+use common::lazy::{DOCKERFILE, OUTPUT, big_text, context, go_checker, sha};
 use common::registry::Registry;
-use common::{Env, Image, decompress, dockerfile_context, have_tool, in_ci, run_ok};
+use common::{Env, Image, decompress, have_tool, run_ok};
 use flate2::read::GzDecoder;
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const DOCKERFILE: &str = "\
-FROM busybox
-COPY greeting.txt big.txt /srv/
-RUN echo built-by-run > /srv/made.txt
-CMD [\"cat\", \"/srv/made.txt\", \"/srv/greeting.txt\"]
-";
-
-/// About 7 MB: a file of two eStargz chunks.
-fn big_text() -> String {
-    (0..400_000u64)
-        .map(|i| format!("line {i} {}\n", i * i % 9973))
-        .collect()
-}
-
 const ESTARGZ: &str = "type=image,compression=estargz,force-compression=true";
-
-fn context(env: &Env) -> PathBuf {
-    dockerfile_context(
-        env,
-        "ctx",
-        DOCKERFILE,
-        &[
-            ("greeting.txt", "hello from the context\n"),
-            ("big.txt", &big_text()),
-        ],
-    )
-}
-
-fn sha(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
-}
 
 /// The TOC digest of an eStargz blob, found through its footer.
 fn toc_digest(blob: &[u8]) -> String {
@@ -71,35 +40,14 @@ fn toc_digest(blob: &[u8]) -> String {
     sha(&json)
 }
 
-/// Where Debian's golang-github-containerd-stargz-snapshotter-dev puts
-/// the reference reader.
-const GO_PATH: &str = "/usr/share/gocode";
-
 /// `tests/estargz-verify` built: stargz-snapshotter's reader checking
-/// blobs. `None` outside CI without Go or the library.
-fn reference_verifier(env: &Env) -> Option<PathBuf> {
-    let lib = Path::new(GO_PATH).join("src/github.com/containerd/stargz-snapshotter/estargz");
-    if !have_tool("go") {
-        return None;
-    }
-    if !lib.is_dir() {
-        assert!(!in_ci(), "{} is required in CI", lib.display());
-        eprintln!("note: {} missing; not verifying with it", lib.display());
-        return None;
-    }
-    let out = env.path("estargz-verify");
-    run_ok(
-        Command::new("go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg(".")
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/estargz-verify"))
-            .env("GOPATH", GO_PATH)
-            .env("GO111MODULE", "off")
-            .env("GOFLAGS", "")
-            .env("GOCACHE", env.path("go-cache")),
-    );
-    Some(out)
+/// blobs (Debian's golang-github-containerd-stargz-snapshotter-dev).
+fn reference_verifier(env: &Env) -> Option<std::path::PathBuf> {
+    go_checker(
+        env,
+        "estargz-verify",
+        "github.com/containerd/stargz-snapshotter/estargz",
+    )
 }
 
 /// Every layer is eStargz with matching annotations and diffID, and
@@ -139,7 +87,7 @@ fn assert_estargz(env: &Env, image: &Image) {
 #[test]
 fn estargz_output_keeps_the_files_and_checks_out() {
     let env = Env::new();
-    let ctx = context(&env);
+    let ctx = context(&env, DOCKERFILE);
     env.build(&ctx, &["-t", "plain"]).ok();
     env.build(&ctx, &["-t", "app", "-o", ESTARGZ]).ok();
     let image = env.image("app");
@@ -196,7 +144,7 @@ fn estargz_output_keeps_the_files_and_checks_out() {
             pm.cmd()
                 .args(["run", "--rm", "--network=none", "app:latest"]),
         );
-        assert_eq!(out, "built-by-run\nhello from the context\n");
+        assert_eq!(out, OUTPUT);
         let out = run_ok(pm.cmd().args([
             "run",
             "--rm",
@@ -217,7 +165,7 @@ fn push_compression_estargz_is_pulled_and_run_by_podman() {
         return;
     };
     let env = Env::new();
-    let ctx = context(&env);
+    let ctx = context(&env, DOCKERFILE);
     env.build(&ctx, &["-t", "app"]).ok();
     let dest = format!("{}/team/app:esgz", reg.host());
     run_ok(
@@ -238,5 +186,5 @@ fn push_compression_estargz_is_pulled_and_run_by_podman() {
     let pm = common::Podman::new(&env);
     run_ok(pm.cmd().args(["pull", "-q", "--tls-verify=false", &dest]));
     let out = run_ok(pm.cmd().args(["run", "--rm", "--network=none", &dest]));
-    assert_eq!(out, "built-by-run\nhello from the context\n");
+    assert_eq!(out, OUTPUT);
 }

@@ -167,8 +167,12 @@ pub fn parse_compression(value: &str) -> Result<Compression> {
         "gzip" => Compression::Gzip { level: 6 },
         "zstd" => Compression::Zstd { level: 3 },
         "estargz" => Compression::Estargz { level: 6 },
+        // podman's name (`--compression-format zstd:chunked`); buildx has none.
+        "zstd:chunked" => Compression::ZstdChunked { level: 3 },
         "uncompressed" => Compression::None,
-        other => bail!("compression={other}: expected gzip, estargz, zstd or uncompressed"),
+        other => {
+            bail!("compression={other}: expected gzip, estargz, zstd, zstd:chunked or uncompressed")
+        }
     })
 }
 
@@ -371,7 +375,11 @@ mod tests {
             parse_compression("estargz").unwrap(),
             Compression::Estargz { level: 6 }
         );
-        assert!(parse("type=image,compression=zstd:chunked").is_err());
+        assert_eq!(
+            parse_compression("zstd:chunked").unwrap(),
+            Compression::ZstdChunked { level: 3 }
+        );
+        assert!(parse("type=image,compression=zstd:seekable").is_err());
         assert!(parse("type=image,oci-mediatypes=true").is_err());
     }
 

@@ -14,6 +14,7 @@
 
 pub mod django;
 pub mod kill;
+pub mod lazy;
 pub mod registry;
 pub mod ssh;
 

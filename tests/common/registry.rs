@@ -95,6 +95,11 @@ impl Registry {
             .join("data")
             .is_file()
     }
+
+    /// What the registry logged so far (an access line per request).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
 }
 
 impl Drop for Registry {

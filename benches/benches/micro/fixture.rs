@@ -113,8 +113,9 @@ pub fn layer(compression: Compression) -> &'static Layer {
         Compression::None => &TAR,
         Compression::Gzip { .. } => &GZ,
         Compression::Zstd { .. } => &ZST,
-        // write_layer refuses it: eStargz is made by to_estargz.
-        Compression::Estargz { .. } => &ESGZ,
+        // write_layer refuses them: eStargz and zstd:chunked are made from
+        // a written layer (to_estargz, to_zstd_chunked).
+        Compression::Estargz { .. } | Compression::ZstdChunked { .. } => &ESGZ,
     };
     cell.get_or_init(|| {
         let opts = options(compression);

@@ -13,19 +13,25 @@
 //! in OCI); the config blob and its diffIDs do not change, except for
 //! eStargz (`crate::estargz`), whose tar holds a table of contents: its
 //! layers get their own diffIDs, written into a new config. An eStargz
-//! layer is a gzip layer, kept as it is when gzip is asked for.
+//! layer is a gzip layer, kept as it is when gzip is asked for; a
+//! zstd:chunked layer (`crate::zchunked`: same tar, so same diffID, and
+//! annotations locating its table of contents) is a zstd layer, kept when
+//! zstd is asked for.
 
 use crate::estargz::estargz_variant;
 use crate::image::{OCI_CONFIG, OCI_MANIFEST};
 use crate::worker::WorkerError;
+use crate::zchunked::zstd_chunked_variant;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use strata_layer::{
-    Compression, StoreChunks, TOC_DIGEST_ANNOTATION, media_type, recompress_chunked,
+    ChunkCache, ChunkEntry, Compression, LEGACY_MANIFEST_CHECKSUM_ANNOTATION,
+    MANIFEST_CHECKSUM_ANNOTATION, StoreChunks, TOC_DIGEST_ANNOTATION, media_type,
+    recompress_chunked,
 };
-use strata_store::{DOCKER_MANIFEST, Descriptor, Digest, Store};
+use strata_store::{BlobWriter, DOCKER_MANIFEST, Descriptor, Digest, Store, VerifiedReader};
 
 type Variants = BTreeMap<String, (String, u64)>;
 
@@ -42,12 +48,20 @@ fn compression_of(media: &str) -> Option<&'static str> {
     }
 }
 
-/// The compression of a layer descriptor: its media type's, or `estargz`
-/// for a gzip layer with a table of contents.
+/// The compression of a layer descriptor: its media type's, `estargz`
+/// for a gzip layer with a table of contents, `zstd:chunked` for a zstd
+/// layer with one.
 fn format_of(layer: &Value) -> Option<&'static str> {
     let media = layer["mediaType"].as_str().unwrap_or_default();
+    let notes = &layer["annotations"];
     match compression_of(media) {
-        Some("gzip") if layer["annotations"][TOC_DIGEST_ANNOTATION].is_string() => Some("estargz"),
+        Some("gzip") if notes[TOC_DIGEST_ANNOTATION].is_string() => Some("estargz"),
+        Some("zstd")
+            if notes[MANIFEST_CHECKSUM_ANNOTATION].is_string()
+                || notes[LEGACY_MANIFEST_CHECKSUM_ANNOTATION].is_string() =>
+        {
+            Some("zstd:chunked")
+        }
         other => other,
     }
 }
@@ -58,6 +72,7 @@ fn name_of(c: Compression) -> &'static str {
         Compression::Gzip { .. } => "gzip",
         Compression::Zstd { .. } => "zstd",
         Compression::Estargz { .. } => "estargz",
+        Compression::ZstdChunked { .. } => "zstd:chunked",
     }
 }
 
@@ -128,6 +143,52 @@ pub(crate) fn write_json<T: serde::Serialize>(
     Ok(store.write_file_atomic(path, &bytes)?)
 }
 
+/// A variant remembered in `path` whose blob (`digest_of`) the store still
+/// has.
+pub(crate) fn known_blob<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    path: &Path,
+    digest_of: impl Fn(&T) -> &str,
+) -> Option<T> {
+    let known: T = read_json(path)?;
+    let digest: Digest = digest_of(&known).parse().ok()?;
+    store.has_blob(&digest).then_some(known)
+}
+
+/// A new blob made from the layer `blob` by `write`, which gets the
+/// verified source, a blob writer and the store's chunks in `compression`
+/// (chunks of earlier variants are copied, not compressed again), and
+/// returns what it computed; the blob is committed against the digest
+/// `digest_of` finds there and its chunks are recorded for later variants.
+pub(crate) fn write_variant<D>(
+    store: &Store,
+    blob: &Digest,
+    compression: Compression,
+    write: impl FnOnce(
+        VerifiedReader,
+        BlobWriter,
+        Arc<dyn ChunkCache>,
+    ) -> std::io::Result<(BlobWriter, D, Vec<ChunkEntry>)>,
+    digest_of: impl Fn(&D) -> &str,
+) -> Result<(Digest, u64, D), WorkerError> {
+    let what = format!("layer {blob}");
+    let reader = store.open_verified(blob)?;
+    let chunks = Arc::new(StoreChunks::new(store, compression));
+    let (writer, digests, written) =
+        write(reader, store.blob_writer()?, chunks.clone()).map_err(|e| {
+            WorkerError::invalid(
+                &what,
+                format!("writing it as {}: {e}", name_of(compression)),
+            )
+        })?;
+    let expected: Digest = digest_of(&digests)
+        .parse()
+        .map_err(|e| WorkerError::invalid(&what, e))?;
+    let (digest, size) = writer.commit(Some(&expected))?;
+    chunks.record(&digest, &written)?;
+    Ok((digest, size, digests))
+}
+
 /// The layer `blob` (of `diff_id`) in `compression`: a remembered variant,
 /// or a new blob compressed now and remembered.
 fn variant(
@@ -140,19 +201,13 @@ fn variant(
     if let Some(known) = known_variant(store, diff_id, media) {
         return Ok(known);
     }
-    let reader = store.open_verified(blob)?;
-    // Chunks of earlier variants are copied, not compressed again.
-    let chunks = Arc::new(StoreChunks::new(store, compression));
-    let out = store.blob_writer()?;
-    let (writer, digests, written) =
-        recompress_chunked(reader, diff_id, compression, out, chunks.clone())
-            .map_err(|e| WorkerError::invalid(format!("layer {blob}"), e))?;
-    let expected: Digest = digests
-        .digest
-        .parse()
-        .map_err(|e| WorkerError::invalid(format!("layer {blob}"), e))?;
-    let (digest, size) = writer.commit(Some(&expected))?;
-    chunks.record(&digest, &written)?;
+    let (digest, size, _) = write_variant(
+        store,
+        blob,
+        compression,
+        |reader, out, chunks| recompress_chunked(reader, diff_id, compression, out, chunks),
+        |digests| &digests.digest,
+    )?;
     let desc = Descriptor::new(media, digest, size);
     remember_variant(store, diff_id, &desc)?;
     Ok(desc)
@@ -207,7 +262,11 @@ pub fn convert_image(
         let media = layer["mediaType"].as_str().unwrap_or_default();
         let wanted = only.is_none_or(|o| o.contains(diff_id));
         let have = format_of(layer);
-        if !wanted || have == Some(want) || (want == "gzip" && have == Some("estargz")) {
+        // A lazily pullable layer is also what its base compression asks.
+        let kept = have == Some(want)
+            || (want == "gzip" && have == Some("estargz"))
+            || (want == "zstd" && have == Some("zstd:chunked"));
+        if !wanted || kept {
             let mut layer = layer.clone();
             layer["mediaType"] = json!(oci_layer_type(media));
             out.push(layer);
@@ -229,6 +288,9 @@ pub fn convert_image(
             let desc = layer.descriptor()?;
             out.push(serde_json::to_value(&desc).map_err(|e| WorkerError::invalid(&what, e))?);
             *new_diff_id = layer.diff_id;
+        } else if let Compression::ZstdChunked { level } = compression {
+            let desc = zstd_chunked_variant(store, &blob, diff_id, level)?.descriptor()?;
+            out.push(serde_json::to_value(&desc).map_err(|e| WorkerError::invalid(&what, e))?);
         } else {
             let desc = variant(store, &blob, diff_id, compression)?;
             out.push(

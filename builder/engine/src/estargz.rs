@@ -7,14 +7,12 @@
 //! ROOT/layer-variants-v1/<diffID hex>.estargz-<level>.json
 //! ```
 
-use crate::convert::{read_json, variants_path, write_json};
+use crate::convert::{known_blob, variants_path, write_json, write_variant};
 use crate::worker::WorkerError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use strata_layer::{
-    Compression, StoreChunks, TOC_DIGEST_ANNOTATION, UNCOMPRESSED_SIZE_ANNOTATION, media_type,
-    to_estargz,
+    Compression, TOC_DIGEST_ANNOTATION, UNCOMPRESSED_SIZE_ANNOTATION, media_type, to_estargz,
 };
 use strata_store::{Descriptor, Digest, Store};
 
@@ -67,29 +65,16 @@ pub fn estargz_variant(
     level: u32,
 ) -> Result<EstargzLayer, WorkerError> {
     let path = variants_path(store, diff_id)?.with_extension(format!("estargz-{level}.json"));
-    let known: Option<EstargzLayer> = read_json(&path);
-    if let Some(known) = known
-        && known
-            .digest
-            .parse::<Digest>()
-            .is_ok_and(|d| store.has_blob(&d))
-    {
+    if let Some(known) = known_blob(store, &path, |l: &EstargzLayer| &l.digest) {
         return Ok(known);
     }
-    let what = format!("layer {blob}");
-    let reader = store.open_verified(blob)?;
-    let compression = Compression::Estargz { level };
-    let chunks = Arc::new(StoreChunks::new(store, compression));
-    let out = store.blob_writer()?;
-    let (writer, digests, written) = to_estargz(reader, diff_id, level, out, chunks.clone())
-        .map_err(|e| WorkerError::invalid(&what, format!("writing it as eStargz: {e}")))?;
-    let expected: Digest = digests
-        .layer
-        .digest
-        .parse()
-        .map_err(|e| WorkerError::invalid(&what, e))?;
-    let (digest, size) = writer.commit(Some(&expected))?;
-    chunks.record(&digest, &written)?;
+    let (digest, size, digests) = write_variant(
+        store,
+        blob,
+        Compression::Estargz { level },
+        |reader, out, chunks| to_estargz(reader, diff_id, level, out, chunks),
+        |digests| &digests.layer.digest,
+    )?;
     let layer = EstargzLayer {
         digest: digest.to_string(),
         size,

@@ -28,3 +28,4 @@ pub mod state;
 pub mod time;
 pub mod users;
 pub mod worker;
+pub mod zchunked;

@@ -152,7 +152,7 @@ pub(crate) fn compress_chunk(data: &[u8], compression: Compression) -> io::Resul
             enc.write_all(data)?;
             enc.finish()
         }
-        Compression::Zstd { level } => {
+        Compression::Zstd { level } | Compression::ZstdChunked { level } => {
             let mut enc = zstd::bulk::Compressor::new(level)?;
             enc.include_checksum(true)?;
             enc.include_contentsize(true)?;

@@ -31,6 +31,15 @@ pub enum Compression {
         /// gzip level.
         level: u32,
     },
+    /// zstd:chunked (containers/storage's lazily pullable zstd layout) at
+    /// a zstd level. Made from a finished layer by
+    /// [`crate::to_zstd_chunked`], never written directly: its frames
+    /// follow the files and a table of contents is appended (the tar, and
+    /// so the diffID, stay the layer's).
+    ZstdChunked {
+        /// zstd level.
+        level: i32,
+    },
 }
 
 impl Default for Compression {
@@ -126,6 +135,12 @@ impl<W: Write> Sink<W> {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
                     "eStargz layers are made from a written layer (to_estargz), not written directly",
+                ));
+            }
+            Compression::ZstdChunked { .. } => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "zstd:chunked layers are made from a written layer (to_zstd_chunked), not written directly",
                 ));
             }
         };

@@ -56,7 +56,7 @@ impl CutPolicy {
     /// to 2 MiB, so its chunks are larger (see the README for the ratios).
     pub fn for_compression(compression: Compression) -> CutPolicy {
         match compression {
-            Compression::Zstd { .. } => CutPolicy {
+            Compression::Zstd { .. } | Compression::ZstdChunked { .. } => CutPolicy {
                 min: 2048 * KIB,
                 gap: 2048 * KIB as u64,
                 max: 8192 * KIB,

@@ -15,6 +15,9 @@
 //!   ([`LayerDigests`]).
 //! - eStargz: [`to_estargz`] rewrites a layer for lazy pulling
 //!   (stargz-snapshotter's layout, a table of contents at the end).
+//! - zstd:chunked: [`to_zstd_chunked`] rewrites a layer for partial pulls
+//!   by containers/storage (a TOC and tar-split data at the end; the tar
+//!   and its diffID unchanged).
 //! - Extraction: [`extract`] flattens ([`ExtractMode::Apply`]) or builds an
 //!   overlayfs lower directory ([`ExtractMode::Overlay`]) and never writes
 //!   outside its target.
@@ -40,6 +43,7 @@ mod tarcut;
 mod tarfmt;
 mod write;
 mod writer;
+mod zchunked;
 
 pub use chunk::{
     CHUNK_FORMAT_VERSION, ChunkCache, ChunkEntry, ChunkKey, CompressedChunk, MemoryChunkCache,
@@ -58,6 +62,12 @@ pub use write::{
     append_tree, append_tree_with, path_order, write_layer,
 };
 pub use writer::{Entry, EntryKind, LayerWriter, WriteError, WriteOptions};
+pub use zchunked::{
+    CHUNK_SIZE as ZSTD_CHUNKED_CHUNK_SIZE, LEGACY_MANIFEST_CHECKSUM_ANNOTATION,
+    LEGACY_MANIFEST_POSITION_ANNOTATION, MANIFEST_CHECKSUM_ANNOTATION,
+    MANIFEST_POSITION_ANNOTATION, ManifestPositions, TARSPLIT_POSITION_ANNOTATION,
+    ZstdChunkedDigests, to_zstd_chunked,
+};
 
 /// OCI media type of a layer blob in the given compression.
 pub fn media_type(compression: Compression) -> &'static str {
@@ -66,6 +76,8 @@ pub fn media_type(compression: Compression) -> &'static str {
         Compression::Gzip { .. } | Compression::Estargz { .. } => {
             "application/vnd.oci.image.layer.v1.tar+gzip"
         }
-        Compression::Zstd { .. } => "application/vnd.oci.image.layer.v1.tar+zstd",
+        Compression::Zstd { .. } | Compression::ZstdChunked { .. } => {
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        }
     }
 }

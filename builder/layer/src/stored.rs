@@ -39,7 +39,10 @@ impl StoreChunks {
             Compression::Gzip { level } | Compression::Estargz { level } => {
                 Some(format!("gzip-{level}-v{CHUNK_FORMAT_VERSION}"))
             }
-            Compression::Zstd { level } => Some(format!("zstd-{level}-v{CHUNK_FORMAT_VERSION}")),
+            // zstd:chunked frames are zstd frames: they share the zstd chunks.
+            Compression::Zstd { level } | Compression::ZstdChunked { level } => {
+                Some(format!("zstd-{level}-v{CHUNK_FORMAT_VERSION}"))
+            }
         }
     }
 

@@ -8,6 +8,7 @@
 //! sorted key order.
 
 use std::collections::BTreeMap;
+use std::io::{self, Read};
 
 /// Size of a tar block.
 pub(crate) const BLOCK: usize = 512;
@@ -144,6 +145,24 @@ fn ustar_block(h: &TarHeader, name: &str, prefix: &str, linkname: &str) -> [u8; 
 
 fn clamp_time(t: i64) -> u64 {
     u64::try_from(t).unwrap_or(0).min(octal_max(12))
+}
+
+/// Reads some of the data of the entry `name` into `buf` (again when
+/// interrupted); data that ends before `buf` could be filled at all is an
+/// error, since the header promised more.
+pub(crate) fn read_data(content: &mut dyn Read, buf: &mut [u8], name: &str) -> io::Result<usize> {
+    loop {
+        match content.read(buf) {
+            Ok(0) if !buf.is_empty() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{name}: the data ends early"),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
 }
 
 /// Zero bytes that pad `size` bytes of data to a whole block.

@@ -249,12 +249,7 @@ impl<W: Write> TocWriter<W> {
             let mut left = len;
             while left > 0 {
                 let want = left.min(self.buf.len() as u64) as usize;
-                let n = match content.read(&mut self.buf[..want]) {
-                    Ok(0) => return Err(invalid(format!("{}: the data ends early", h.name))),
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
+                let n = tarfmt::read_data(content, &mut self.buf[..want], &h.name)?;
                 let data = std::mem::take(&mut self.buf);
                 file_sha.update(&data[..n]);
                 chunk_sha.update(&data[..n]);
