@@ -16,8 +16,8 @@ mod common;
 use common::lazy::{DOCKERFILE, OUTPUT, context, go_checker, sha};
 use common::registry::Registry;
 use common::{Env, Image, decompress, have_tool, in_ci, run_ok};
-use serde_json::Value;
-use std::path::PathBuf;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const ZSTD_CHUNKED: &str = "type=image,compression=zstd:chunked,force-compression=true";
@@ -220,4 +220,160 @@ fn push_compression_zstd_chunked_is_pulled_partially_by_podman() {
     ]));
     let want = run_ok(Command::new("md5sum").arg(ctx.join("big.txt")));
     assert_eq!(out.split(' ').next(), want.split(' ').next());
+
+    // One small file edited: the new COPY layer is pulled as its TOC and
+    // that file's frame; big.txt comes from the layer pulled before.
+    common::write(&ctx.join("greeting.txt"), "hello again\n");
+    env.build(&ctx, &["-t", "app2"]).ok();
+    let dest2 = format!("{}/team/app:zc2", reg.host());
+    run_ok(
+        env.strata()
+            .args(["push", "--compression", "zstd:chunked", "app2", &dest2]),
+    );
+    let before = reg.log().len();
+    run_ok(pm.cmd().args(["pull", "-q", "--tls-verify=false", &dest2]));
+    let pushed: Value = serde_json::from_str(&run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{dest2}"),
+    ])))
+    .unwrap();
+    let copy_layer = &pushed["layers"][1];
+    let digest = copy_layer["digest"].as_str().unwrap();
+    let sent = served_bytes(&reg.log()[before..], digest);
+    let size = copy_layer["size"].as_u64().unwrap();
+    assert!(
+        sent > 0 && sent < 4096,
+        "{sent} of {size} bytes of {digest} sent"
+    );
+    let out = run_ok(pm.cmd().args(["run", "--rm", "--network=none", &dest2]));
+    assert_eq!(out, "built-by-run\nhello again\n");
+}
+
+/// The bytes a registry's access log says it sent of the blob `digest`.
+fn served_bytes(log: &str, digest: &str) -> u64 {
+    log.lines()
+        .filter(|l| l.contains(&format!("/blobs/{digest} ")))
+        .filter_map(|l| {
+            l.split("\" ")
+                .nth(1)?
+                .split(' ')
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// An OCI layout at `dir` with one image, tag `v1`, of the uncompressed
+/// layer `tar`.
+fn layout_of(dir: &Path, tar: &[u8]) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let digest = sha(bytes);
+        std::fs::write(blobs.join(&digest[7..]), bytes).unwrap();
+        json!({"digest": digest, "size": bytes.len()})
+    };
+    let layer = put(tar);
+    let config = put(json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
+    })
+    .to_string()
+    .as_bytes());
+    let with = |mut d: Value, media: &str| {
+        d["mediaType"] = json!(media);
+        d
+    };
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": with(config, "application/vnd.oci.image.config.v1+json"),
+        "layers": [with(layer, "application/vnd.oci.image.layer.v1.tar")],
+    });
+    let mut entry = with(
+        put(manifest.to_string().as_bytes()),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    entry["annotations"] = json!({"org.opencontainers.image.ref.name": "v1"});
+    common::write(&dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#);
+    common::write(
+        &dir.join("index.json"),
+        &json!({"schemaVersion": 2, "manifests": [entry]}).to_string(),
+    );
+}
+
+/// Layers strata did not write, as GNU tar writes them (POSIX format: PAX
+/// records with nanosecond mtime, atime and ctime; GNU format: long names
+/// in `L` entries), keep their tar and are read by containers/storage as
+/// Go reads those headers (the TOC matches the tar-split headers).
+#[test]
+fn layers_gnu_tar_wrote_keep_their_tar_and_check_out() {
+    let env = Env::new();
+    let Some(verifier) = reference_verifier(&env) else {
+        return;
+    };
+    let tree = env.path("tree");
+    let long = tree.join("d".repeat(120));
+    std::fs::create_dir_all(&long).unwrap();
+    std::fs::write(long.join("f".repeat(110)), "long\n").unwrap();
+    let big: Vec<u8> = (0..9_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(tree.join("big.bin"), big).unwrap();
+    std::fs::write(tree.join("a.txt"), "a\n").unwrap();
+    std::os::unix::fs::symlink("a.txt", tree.join("link")).unwrap();
+    std::fs::hard_link(tree.join("a.txt"), tree.join("hard")).unwrap();
+    run_ok(Command::new("mkfifo").arg(tree.join("fifo")));
+    run_ok(
+        Command::new("touch")
+            .args(["-d", "2021-05-06 07:08:09.123456789"])
+            .arg(tree.join("a.txt")),
+    );
+    for format in ["posix", "gnu"] {
+        let tar = env.path(&format!("{format}.tar"));
+        run_ok(
+            Command::new("tar")
+                .arg(format!("--format={format}"))
+                .arg("-C")
+                .arg(&tree)
+                .arg("-cf")
+                .arg(&tar)
+                .arg("."),
+        );
+        let tar = std::fs::read(&tar).unwrap();
+        let layout = env.path(&format!("layout-{format}"));
+        layout_of(&layout, &tar);
+        let raw = format!("raw-{format}");
+        run_ok(
+            env.strata()
+                .args(["load", "-t", &raw, "-i"])
+                .arg(format!("{}:v1", layout.display())),
+        );
+        let ctx = common::dockerfile_context(
+            &env,
+            &format!("ctx-{format}"),
+            &format!("FROM {raw}\nCOPY x /x\n"),
+            &[("x", "x\n")],
+        );
+        let tag = format!("z-{format}");
+        env.build(&ctx, &["-t", &tag, "-o", ZSTD_CHUNKED]).ok();
+        let image = env.image(&tag);
+        let diff_ids = image.config["rootfs"]["diff_ids"].as_array().unwrap();
+        assert_eq!(diff_ids[0].as_str().unwrap(), sha(&tar), "the tar is kept");
+        let layers = image.manifest["layers"].as_array().unwrap();
+        for ((layer, path), diff_id) in layers.iter().zip(&image.layer_paths).zip(diff_ids) {
+            let out = run_ok(
+                Command::new(&verifier)
+                    .arg(path)
+                    .arg(diff_id.as_str().unwrap())
+                    .arg(layer["annotations"].to_string()),
+            );
+            assert!(out.starts_with("ok "), "{format}: {out}");
+        }
+    }
 }

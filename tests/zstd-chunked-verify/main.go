@@ -65,6 +65,8 @@ type entry struct {
 	UID         int               `json:"uid"`
 	GID         int               `json:"gid"`
 	ModTime     *time.Time        `json:"modtime"`
+	AccessTime  *time.Time        `json:"accesstime"`
+	ChangeTime  *time.Time        `json:"changetime"`
 	Devmajor    int64             `json:"devMajor"`
 	Devminor    int64             `json:"devMinor"`
 	Xattrs      map[string]string `json:"xattrs"`
@@ -397,11 +399,17 @@ func sameMetadata(h *tar.Header, e entry) error {
 			return fmt.Errorf("%s: tar %v, TOC %v", c.what, c.tar, c.toc2)
 		}
 	}
-	// An mtime of 0 and no mtime are the same (as containers/storage treats them).
-	tarZero := h.ModTime.IsZero() || h.ModTime.Unix() == 0
-	tocZero := e.ModTime == nil || e.ModTime.IsZero() || e.ModTime.Unix() == 0
-	if tarZero != tocZero || (!tarZero && !h.ModTime.Equal(*e.ModTime)) {
-		return fmt.Errorf("modtime: tar %v, TOC %v", h.ModTime, e.ModTime)
+	for _, t := range []struct {
+		what string
+		tar  time.Time
+		toc  *time.Time
+	}{{"modtime", h.ModTime, e.ModTime}, {"accesstime", h.AccessTime, e.AccessTime}, {"changetime", h.ChangeTime, e.ChangeTime}} {
+		// A time of 0 and no time are the same (as containers/storage treats them).
+		tarZero := t.tar.IsZero() || t.tar.Equal(time.Unix(0, 0))
+		tocZero := t.toc == nil || t.toc.IsZero() || t.toc.Equal(time.Unix(0, 0))
+		if tarZero != tocZero || (!tarZero && !t.tar.Equal(*t.toc)) {
+			return fmt.Errorf("%s: tar %v, TOC %v", t.what, t.tar, t.toc)
+		}
 	}
 	return nil
 }
