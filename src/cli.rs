@@ -1,7 +1,8 @@
 //! Command-line definitions.
 
 use crate::progress::ProgressMode;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// strata: build OCI images from Dockerfiles, daemonless, with a
@@ -309,8 +310,10 @@ pub struct BuildArgs {
     #[arg(long)]
     pub target: Option<String>,
 
-    /// Run every step, ignoring the cache.
-    #[arg(long)]
+    /// Run every step, ignoring the cache (`--no-cache=false` as docker's).
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true",
+          value_parser = BoolishValueParser::new())]
     pub no_cache: bool,
 
     /// Run every step of these stages, ignoring the cache; repeatable.
@@ -343,8 +346,8 @@ pub struct BuildArgs {
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     pub outputs: Vec<String>,
 
-    /// How to show progress.
-    #[arg(long, value_enum, default_value = "auto")]
+    /// How to show progress (default: $BUILDKIT_PROGRESS, else auto).
+    #[arg(long, value_enum, default_value = "auto", env = "BUILDKIT_PROGRESS")]
     pub progress: ProgressMode,
 
     /// Show nothing but the image ID (and errors).
@@ -385,13 +388,70 @@ pub struct BuildArgs {
     pub allow: Vec<String>,
 
     /// Check the registry for newer base images instead of using the store's.
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true",
+          value_parser = BoolishValueParser::new())]
     pub pull: bool,
 
     /// Push the image to its `-t` names after the build (same as
     /// `-o type=image,push=true`).
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true",
+          value_parser = BoolishValueParser::new())]
     pub push: bool,
+
+    /// buildx's "load into docker": strata's images are always in its own
+    /// store (tagged with `-t`, readable as `oci:STORE:TAG`), so this asks
+    /// for nothing more; it never touches a docker daemon.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true",
+          value_parser = BoolishValueParser::new())]
+    pub load: bool,
+
+    /// Add a line to RUN's `/etc/hosts`: `HOST:IP` or `HOST=IP`;
+    /// `host-gateway` is the host (127.0.0.1: RUN shares its network). Repeatable.
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_hosts: Vec<String>,
+
+    /// Size of RUN's `/dev/shm` (`128m`, `1g`; default 64m).
+    #[arg(long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
+
+    /// A resource limit of RUN: `NAME=SOFT[:HARD]` (`nofile=1024:2048`,
+    /// `-1` unlimited). Repeatable.
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimits: Vec<String>,
+
+    /// Attestations: strata makes none, so only `type=…,disabled=true` is accepted.
+    #[arg(long, value_name = "SPEC")]
+    pub attest: Vec<String>,
+
+    /// `false` (strata makes no provenance attestation); anything else is refused.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          value_name = "false")]
+    pub provenance: Option<String>,
+
+    /// `false` (strata makes no SBOM attestation); anything else is refused.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          value_name = "false")]
+    pub sbom: Option<String>,
+
+    /// `build` (the default) or `check` (as `--check`); buildx's `outline`
+    /// and `targets` are refused.
+    #[arg(long, value_name = "METHOD")]
+    pub call: Option<String>,
+
+    /// Image annotations: refused (not supported yet).
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+
+    /// buildx's cgroup for RUN: refused (strata manages no cgroups).
+    #[arg(long, value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
+
+    /// buildx's builder instance: refused (strata has none; see --root).
+    #[arg(long, value_name = "NAME")]
+    pub builder: Option<String>,
 
     /// Layer compression: `gzip` (default) or `zstd`.
     #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd"])]

@@ -8,6 +8,7 @@ mod cmd {
     pub mod build;
     pub mod build_check;
     pub mod buildopts;
+    pub mod buildx;
     pub mod cache;
     pub mod cache_share;
     pub mod docker_archive;
@@ -74,7 +75,13 @@ fn run(cli: &cli::Cli) -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let mut cli = cli::Cli::parse();
+    if let cli::Command::Build(args) = &mut cli.command
+        && let Err(err) = cmd::buildx::normalize(args)
+    {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     match run(&cli) {
         Ok(code) => code,
         Err(err) => {

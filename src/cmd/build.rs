@@ -228,6 +228,7 @@ fn lower_dockerfile(
         Ok(lower(&dockerfile.text, opts)?)
     })?;
     buildopts::apply_network(&mut plan, &args.network);
+    crate::cmd::buildx::apply_sandbox(&mut plan, &crate::cmd::buildx::sandbox(args)?);
     if images.is_some()
         && let Err(e) = strata_builder::solve::check_platforms(&plan)
     {

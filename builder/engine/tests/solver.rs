@@ -162,6 +162,7 @@ fn run(line: usize, cmd: &str) -> Step {
             mounts: vec![],
             network: NetworkMode::Default,
             security: SecurityMode::Sandbox,
+            sandbox: Default::default(),
         }),
     )
 }

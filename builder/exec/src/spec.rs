@@ -61,6 +61,11 @@ pub struct RunSpec {
     /// created in it for the run and removed afterwards, their parent
     /// directories' times restored.
     pub plain_root: bool,
+    /// The size of the `/dev/shm` tmpfs in bytes (`None`: 64 MiB, as
+    /// Docker's default).
+    pub shm_size: Option<u64>,
+    /// Resource limits the command starts with.
+    pub rlimits: Vec<crate::Rlimit>,
 }
 
 impl RunSpec {
@@ -91,6 +96,16 @@ impl RunSpec {
             no_new_privs: false,
             mount_sysfs: true,
             plain_root: false,
+            shm_size: None,
+            rlimits: Vec::new(),
+        }
+    }
+
+    /// The `/dev/shm` tmpfs's size option.
+    pub(crate) fn shm_size_option(&self) -> String {
+        match self.shm_size {
+            Some(bytes) => format!("size={bytes}"),
+            None => "size=65536k".to_string(),
         }
     }
 

@@ -120,6 +120,16 @@ fn step_line(kind: &StepKind) -> String {
             for f in &run.inline_files {
                 let _ = write!(s, " file[{} {:?}]", f.name, f.content);
             }
+            for (host, ip) in &run.sandbox.extra_hosts {
+                let _ = write!(s, " add-host[{host}={ip}]");
+            }
+            if let Some(size) = run.sandbox.shm_size {
+                let _ = write!(s, " shm-size={size}");
+            }
+            for u in &run.sandbox.ulimits {
+                let limit = |v: Option<u64>| v.map_or("-1".to_string(), |v| v.to_string());
+                let _ = write!(s, " ulimit[{}={}:{}]", u.name, limit(u.soft), limit(u.hard));
+            }
             s
         }
         StepKind::Copy(c) => {
@@ -279,6 +289,7 @@ mod tests {
                             })],
                             network: NetworkMode::None,
                             security: SecurityMode::Sandbox,
+                            sandbox: Default::default(),
                         }),
                     )],
                     span: Span {

@@ -33,8 +33,8 @@ pub use config::{Command, ConfigEdit, Healthcheck, HealthcheckTest};
 pub use copy::{CopySource, CopySources, CopyStep, HeredocFile};
 pub use remote::{SourceKind, is_scp_like, url_file_name};
 pub use run::{
-    BindMount, CacheMount, CacheSharing, Mount, NetworkMode, RunStep, SecretMount, SecurityMode,
-    SshMount, TmpfsMount,
+    BindMount, CacheMount, CacheSharing, Mount, NetworkMode, RunSandbox, RunStep, SecretMount,
+    SecurityMode, SshMount, TmpfsMount, Ulimit,
 };
 
 use serde::{Deserialize, Serialize};

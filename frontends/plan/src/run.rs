@@ -22,6 +22,46 @@ pub struct RunStep {
     pub network: NetworkMode,
     /// `--security=…`.
     pub security: SecurityMode,
+    /// What `strata build --add-host`, `--shm-size` and `--ulimit` give
+    /// every RUN. Left out of the encoding when unset, so keys of steps
+    /// built without these flags do not change.
+    #[serde(default, skip_serializing_if = "RunSandbox::is_unset")]
+    pub sandbox: RunSandbox,
+}
+
+/// The container settings of a RUN that come from the build's flags, not
+/// from the Dockerfile (BuildKit's ExecOp meta: extra hosts, shm size,
+/// ulimits). They are part of the step's definition, so of its key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSandbox {
+    /// `--add-host`: (name, IP address) lines appended to the default
+    /// `/etc/hosts`, in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<(String, String)>,
+    /// `--shm-size`: the size of `/dev/shm` in bytes (unset: 64 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
+    /// `--ulimit`: resource limits set before the command starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<Ulimit>,
+}
+
+impl RunSandbox {
+    /// Whether nothing is set (the default container).
+    pub fn is_unset(&self) -> bool {
+        *self == RunSandbox::default()
+    }
+}
+
+/// One `--ulimit NAME=SOFT[:HARD]`; `None` is unlimited (`-1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    /// The resource, as docker names it (`nofile`, `nproc`, `core`, …).
+    pub name: String,
+    /// The soft limit.
+    pub soft: Option<u64>,
+    /// The hard limit.
+    pub hard: Option<u64>,
 }
 
 /// `RUN --network`.
@@ -174,4 +214,35 @@ pub struct SshMount {
     pub uid: u32,
     /// `gid=`.
     pub gid: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(sandbox: RunSandbox) -> RunStep {
+        RunStep {
+            command: Command::Shell("true".into()),
+            inline_files: vec![],
+            mounts: vec![],
+            network: NetworkMode::Default,
+            security: SecurityMode::Sandbox,
+            sandbox,
+        }
+    }
+
+    #[test]
+    fn an_unset_sandbox_leaves_the_encoding_as_before_it_existed() {
+        let plain = serde_json::to_string(&run(RunSandbox::default())).unwrap_or_default();
+        assert_eq!(
+            plain,
+            r#"{"command":{"Shell":"true"},"inline_files":[],"mounts":[],"network":"Default","security":"Sandbox"}"#
+        );
+        let shm = RunSandbox {
+            shm_size: Some(1),
+            ..Default::default()
+        };
+        let with = serde_json::to_string(&run(shm)).unwrap_or_default();
+        assert!(with.contains(r#""sandbox":{"shm_size":1}"#), "{with}");
+    }
 }

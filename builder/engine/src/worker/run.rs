@@ -198,6 +198,7 @@ impl Worker {
             SecurityMode::Insecure => Security::Insecure,
         };
         spec.resolv_conf = Some(host_resolv_conf(spec.network)?.into_bytes());
+        apply_sandbox(&run.step.sandbox, &mut spec)?;
         let mut guards = MountGuards::default();
         for mount in &run.step.mounts {
             self.add_mount(mount, stages, &mut spec, &mut guards)?;
@@ -385,4 +386,28 @@ fn materialize(
 /// A command as BuildKit quotes it in errors.
 fn command_text(argv: &[String]) -> String {
     argv.join(" ")
+}
+
+/// `--add-host`, `--shm-size` and `--ulimit` as BuildKit applies them:
+/// each extra host a `IP<TAB>NAME` line after the default `/etc/hosts`.
+fn apply_sandbox(sandbox: &strata_plan::RunSandbox, spec: &mut RunSpec) -> Result<(), WorkerError> {
+    if !sandbox.extra_hosts.is_empty() {
+        let mut hosts = strata_exec::default_hosts(&spec.hostname);
+        for (name, ip) in &sandbox.extra_hosts {
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+        spec.hosts = Some(hosts.into_bytes());
+    }
+    spec.shm_size = sandbox.shm_size;
+    for u in &sandbox.ulimits {
+        let unlimited = u64::MAX;
+        let limit = strata_exec::Rlimit::new(
+            &u.name,
+            u.soft.unwrap_or(unlimited),
+            u.hard.unwrap_or(unlimited),
+        )
+        .ok_or_else(|| WorkerError::Invalid(format!("--ulimit {}: unknown resource", u.name)))?;
+        spec.rlimits.push(limit);
+    }
+    Ok(())
 }

@@ -182,6 +182,19 @@ fn command_main(plan: &ChildPlan) -> ! {
             libc::close(null);
         }
     }
+    // SAFETY: setrlimit with a valid resource number and a stack value;
+    // done as root, before the credentials change, so hard limits can be
+    // raised as with runc.
+    for &(resource, soft, hard) in &plan.rlimits {
+        let limit = libc::rlimit {
+            rlim_cur: soft as libc::rlim_t,
+            rlim_max: hard as libc::rlim_t,
+        };
+        or_fail(
+            step::RLIMIT,
+            check(unsafe { libc::setrlimit(resource as _, &limit) } as _),
+        );
+    }
     // SAFETY: raw credential syscalls (glibc's wrappers would try to
     // synchronise threads that do not exist in this process).
     unsafe {

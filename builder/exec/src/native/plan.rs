@@ -61,10 +61,11 @@ pub(super) mod step {
     pub const NO_NEW_PRIVS: u32 = 14;
     pub const EXEC: u32 = 15;
     pub const PARENT: u32 = 16;
+    pub const RLIMIT: u32 = 17;
 }
 
 /// Descriptions of the fixed steps.
-pub(super) const FIXED_STEPS: [&str; 17] = [
+pub(super) const FIXED_STEPS: [&str; 18] = [
     "bring up loopback",
     "sethostname",
     "make mounts private",
@@ -82,6 +83,7 @@ pub(super) const FIXED_STEPS: [&str; 17] = [
     "set no_new_privs",
     "exec",
     "tie to the parent's life",
+    "setrlimit (--ulimit)",
 ];
 
 /// The child's whole program.
@@ -109,6 +111,8 @@ pub(super) struct ChildPlan {
     pub groups: Vec<libc::gid_t>,
     pub caps: CapSet,
     pub no_new_privs: bool,
+    /// (resource, soft, hard) set before the credentials change.
+    pub rlimits: Vec<(i32, u64, u64)>,
     pub exec_paths: Vec<CString>,
     pub argv: Vec<CString>,
     pub argv_ptrs: Vec<*const c_char>,
@@ -180,6 +184,11 @@ impl ChildPlan {
             groups: spec.user.additional_gids.clone(),
             caps,
             no_new_privs: spec.no_new_privs,
+            rlimits: spec
+                .rlimits
+                .iter()
+                .map(|r| (r.resource(), r.soft, r.hard))
+                .collect(),
             exec_paths: Vec::new(),
             argv: spec
                 .argv
@@ -312,7 +321,7 @@ impl ChildPlan {
             "/dev/shm",
             Some("tmpfs"),
             nsn,
-            Some("mode=1777,size=65536k"),
+            Some(&format!("mode=1777,{}", spec.shm_size_option())),
         )?;
         self.ensure("/dev/mqueue", true)?;
         self.mount(Some("mqueue"), "/dev/mqueue", Some("mqueue"), nsn, None)?;

@@ -6,9 +6,26 @@ use crate::prepare::{Prepared, PreparedKind};
 use crate::spec::{Network, RunSpec, Security, container_path};
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder, get_default_maskedpaths, get_default_readonly_paths,
+    LinuxNamespaceType, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder, get_default_maskedpaths,
+    get_default_readonly_paths,
 };
+
+/// `--ulimit`s as `process.rlimits`.
+fn rlimits(spec: &RunSpec) -> Result<Vec<PosixRlimit>, ExecError> {
+    spec.rlimits
+        .iter()
+        .map(|r| {
+            let typ: PosixRlimitType = r.spec_name().parse().map_err(invalid)?;
+            PosixRlimitBuilder::default()
+                .typ(typ)
+                .soft(r.soft)
+                .hard(r.hard)
+                .build()
+                .map_err(invalid)
+        })
+        .collect()
+}
 
 fn invalid(e: impl std::fmt::Display) -> ExecError {
     ExecError::Runtime {
@@ -70,7 +87,7 @@ pub(super) fn build(
         .cwd(format!("/{}", container_path(&spec.cwd)?.join("/")))
         .capabilities(capabilities)
         .no_new_privileges(spec.no_new_privs)
-        .rlimits(Vec::new())
+        .rlimits(rlimits(spec)?)
         .build()
         .map_err(invalid)?;
     let root = RootBuilder::default()
@@ -105,7 +122,13 @@ pub(super) fn build(
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                &spec.shm_size_option(),
+            ],
         )?,
         mount("/dev/mqueue", "mqueue", "mqueue", &nsn)?,
     ];

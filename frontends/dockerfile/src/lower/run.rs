@@ -41,6 +41,7 @@ impl Lowering<'_, '_> {
                 Security::Sandbox => SecurityMode::Sandbox,
                 Security::Insecure => SecurityMode::Insecure,
             },
+            sandbox: Default::default(),
         })
     }
 

@@ -33,6 +33,7 @@ pub fn run_step(command: Command) -> RunStep {
         mounts: vec![],
         network: NetworkMode::Default,
         security: SecurityMode::Sandbox,
+        sandbox: Default::default(),
     }
 }
 

@@ -1,0 +1,235 @@
+//! `docker buildx build`'s flags and environment: those strata implements
+//! (`--add-host`, `--shm-size`, `--ulimit`, `--call=check`, boolean
+//! `--pull=false` forms, `--load`, `BUILDKIT_PROGRESS`, `--provenance=false`)
+//! have their effect, the others fail naming the feature.
+
+#[macro_use]
+mod common;
+
+use common::{Env, dockerfile_context};
+
+fn add_host_reaches_run_etc_hosts(env: Env) {
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox\nRUN cat /etc/hosts > /hosts.txt\n",
+        &[],
+    );
+    env.build(
+        &ctx,
+        &[
+            "-t",
+            "hosts",
+            "--add-host",
+            "db.internal:10.1.2.3",
+            "--add-host=v6=fd00::1",
+            "--add-host",
+            "gw:host-gateway",
+        ],
+    )
+    .ok();
+    let hosts = env.image("hosts").file("/hosts.txt").text();
+    let lines: Vec<&str> = hosts.lines().collect();
+    assert!(lines[0].starts_with("127.0.0.1\tlocalhost"), "{hosts}");
+    assert_eq!(
+        &lines[lines.len() - 3..],
+        ["10.1.2.3\tdb.internal", "fd00::1\tv6", "127.0.0.1\tgw"],
+        "{hosts}"
+    );
+}
+
+fn shm_size_and_ulimit_reach_run(env: Env) {
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox\nRUN df -k /dev/shm | tail -n 1 | awk '{print $2}' > /shm.txt && \
+         ulimit -n > /nofile-soft.txt && ulimit -Hn > /nofile-hard.txt\n",
+        &[],
+    );
+    env.build(
+        &ctx,
+        &[
+            "-t",
+            "limits",
+            "--shm-size=128m",
+            "--ulimit",
+            "nofile=1000:2000",
+        ],
+    )
+    .ok();
+    let image = env.image("limits");
+    assert_eq!(image.file("/shm.txt").text().trim(), "131072");
+    assert_eq!(image.file("/nofile-soft.txt").text().trim(), "1000");
+    assert_eq!(image.file("/nofile-hard.txt").text().trim(), "2000");
+}
+
+for_each_executor!(
+    add_host_reaches_run_etc_hosts,
+    shm_size_and_ulimit_reach_run
+);
+
+#[test]
+fn an_added_host_is_part_of_the_run_key() {
+    let env = Env::new();
+    let ctx = dockerfile_context(&env, "ctx", "FROM busybox\nRUN echo hi\n", &[]);
+    env.build(&ctx, &[]).ok();
+    let same = env.build(&ctx, &[]).ok();
+    assert_eq!(same.ran(), Vec::<String>::new());
+    let other = env.build(&ctx, &["--add-host", "a:10.0.0.1"]).ok();
+    assert_eq!(other.ran(), ["RUN echo hi"]);
+}
+
+#[test]
+fn boolean_flags_take_docker_value_forms() {
+    let env = Env::new();
+    let ctx = dockerfile_context(&env, "ctx", "FROM busybox\nRUN echo hi\n", &[]);
+    env.build(&ctx, &[]).ok();
+    let b = env
+        .build(
+            &ctx,
+            &[
+                "--pull=false",
+                "--push=false",
+                "--no-cache=false",
+                "--load",
+                "-t",
+                "l",
+            ],
+        )
+        .ok();
+    assert_eq!(b.ran(), Vec::<String>::new());
+    // `--load` leaves the image in strata's store under its -t name.
+    assert_eq!(env.image("l").config_digest, b.image_id());
+    let b = env.build(&ctx, &["--no-cache=true"]).ok();
+    assert_eq!(b.ran(), ["RUN echo hi"]);
+}
+
+#[test]
+fn provenance_false_is_honoured_and_attestations_are_refused() {
+    let env = Env::new();
+    let ctx = dockerfile_context(&env, "ctx", "FROM busybox\n", &[]);
+    env.build(
+        &ctx,
+        &[
+            "--provenance=false",
+            "--sbom=false",
+            "--attest",
+            "type=provenance,disabled=true",
+        ],
+    )
+    .ok();
+    for (flags, needle) in [
+        (
+            &["--provenance=mode=max"][..],
+            "cannot produce provenance attestations",
+        ),
+        (
+            &["--provenance"][..],
+            "cannot produce provenance attestations",
+        ),
+        (&["--sbom=true"][..], "cannot produce sbom attestations"),
+        (
+            &["--attest", "type=sbom"][..],
+            "cannot produce sbom attestations",
+        ),
+        (&["--attest", "type=vex"][..], "unknown type"),
+    ] {
+        let b = env.build(&ctx, flags).failed();
+        assert!(b.stderr.contains(needle), "{flags:?}: {}", b.stderr);
+    }
+}
+
+#[test]
+fn unsupported_flags_fail_naming_the_feature() {
+    let env = Env::new();
+    let ctx = dockerfile_context(&env, "ctx", "FROM busybox\n", &[]);
+    for (flags, needle) in [
+        (
+            &["--cgroup-parent", "/ci"][..],
+            "--cgroup-parent=/ci: RUN steps cannot",
+        ),
+        (&["--builder", "mybuilder"][..], "has no builder"),
+        (
+            &["--annotation", "a=b"][..],
+            "annotations are not supported",
+        ),
+        (&["--call=targets"][..], "--call=targets"),
+        (&["--call=outline"][..], "--call=outline"),
+        (&["--call=check,format=json"][..], "format=json"),
+        (&["--ulimit", "files=1"][..], "unknown resource \"files\""),
+        (&["--shm-size", "lots"][..], "--shm-size lots"),
+        (&["--add-host", "db:nowhere"][..], "invalid IP address"),
+        (
+            &["--build-arg", "BUILDKIT_INLINE_CACHE=1"][..],
+            "inline cache",
+        ),
+        (
+            &["--build-arg", "BUILDKIT_MULTI_PLATFORM=1"][..],
+            "not an index",
+        ),
+        (
+            &["--build-arg", "BUILDKIT_CACHE_MOUNT_NS=x"][..],
+            "cache mount namespaces",
+        ),
+        (
+            &["--print=llb", "--shm-size=1g"][..],
+            "not encoded into LLB",
+        ),
+    ] {
+        let b = env.build(&ctx, flags).failed();
+        assert!(b.stderr.contains(needle), "{flags:?}: {}", b.stderr);
+    }
+}
+
+#[test]
+fn environment_of_docker_and_buildx() {
+    let env = Env::new();
+    let ctx = dockerfile_context(&env, "ctx", "FROM busybox\nRUN echo hi\n", &[]);
+    let b = env
+        .build_with(&ctx, &[], |c| {
+            c.env("DOCKER_BUILDKIT", "0");
+        })
+        .failed();
+    assert!(b.stderr.contains("legacy builder"), "{}", b.stderr);
+    let b = env
+        .build_with(&ctx, &[], |c| {
+            c.env("BUILDX_METADATA_PROVENANCE", "max");
+        })
+        .failed();
+    assert!(
+        b.stderr.contains("BUILDX_METADATA_PROVENANCE=max"),
+        "{}",
+        b.stderr
+    );
+    // BUILDKIT_PROGRESS=quiet is --progress=quiet: only the image ID on
+    // stdout (the explicit --progress=plain of `build` is left out here).
+    let mut cmd = env.strata_build();
+    cmd.env("BUILDKIT_PROGRESS", "quiet")
+        .env("DOCKER_BUILDKIT", "1")
+        .env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
+        .args(["-t", "q"])
+        .arg(&ctx);
+    let out = common::run(&mut cmd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n", env.image("q").config_digest)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("RUN echo hi"));
+}
+
+#[test]
+fn call_check_is_check() {
+    let env = Env::new();
+    let ctx = dockerfile_context(&env, "ctx", "from busybox AS base\n", &[]);
+    let b = env.build(&ctx, &["--call=check"]).failed();
+    let all = format!("{}{}", b.stdout, b.stderr);
+    assert!(all.contains("FromAsCasing"), "{all}");
+    let ok = dockerfile_context(&env, "ok", "FROM busybox\n", &[]);
+    env.build(&ok, &["--call", "check"]).ok();
+    assert!(env.build(&ok, &["--call=build"]).ok().iid.is_some());
+}
