@@ -152,3 +152,36 @@ fn dockerignore_edits_rerun_copy_only_when_the_selection_changes() {
     );
     assert!(!env.image("i").files().contains_key("app/notes.md"));
 }
+
+#[test]
+fn a_no_op_answered_by_the_selection_memo_still_explains_the_next_edit() {
+    let env = Env::new();
+    let ctx = project(&env, "app");
+    // Files written in the second of a walk are racy: no memo for them.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.build(&ctx, &["-t", "app"]).ok();
+
+    // Without the stat cache, a no-op that hashes nothing was answered by
+    // the memo alone.
+    let stat_caches = env.root.join("statcache-v1");
+    for dir in std::fs::read_dir(&stat_caches).unwrap() {
+        std::fs::remove_file(dir.unwrap().path().join("entries.bin")).unwrap();
+    }
+    let noop = env.build(&ctx, &["-t", "app"]).ok();
+    assert_eq!(noop.cached(), STEPS.to_vec(), "{}", noop.stderr);
+    assert_eq!(noop.metadata["strata.summary"]["hashedFiles"], 0);
+
+    // Without the per-file manifests, a recalled digest comes without
+    // one: the no-op computes them again.
+    std::fs::remove_dir_all(env.root.join("cache-v1/manifests")).unwrap();
+    let again = env.build(&ctx, &["-t", "app"]).ok();
+    assert_eq!(again.cached(), STEPS.to_vec(), "{}", again.stderr);
+    // The no-op wrote the manifests again, so the next miss names the file.
+    write(&ctx.join("mysite/views.py"), "def index(): return 1\n");
+    let edit = env.build(&ctx, &["-t", "app"]).ok();
+    assert_eq!(edit.ran(), vec!["COPY . /code/".to_string()]);
+    assert_eq!(
+        edit.reason("COPY . /code/"),
+        "1 file changed: mysite/views.py"
+    );
+}

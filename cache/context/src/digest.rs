@@ -27,6 +27,7 @@
 
 use crate::entry::{EntryKind, Meta};
 use crate::error::ContextError;
+use crate::memo::{self, SelectionMemo};
 use crate::select::{SelectedEntry, Selection};
 use crate::statcache::{StatCache, StatKey};
 use rayon::prelude::*;
@@ -96,13 +97,25 @@ pub struct SelectionDigest {
     pub manifest: Manifest,
 }
 
+/// A selection digest from [`ContentHasher::digest_memoized`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoDigest {
+    /// The digest of the whole selection.
+    pub digest: Sha256Digest,
+    /// The per-entry manifest, or `None` when the digest came from the
+    /// selection memo (ask [`ContentHasher::digest`] when it is needed).
+    pub manifest: Option<Manifest>,
+}
+
 /// Hashes selections, reading only files the stat cache cannot vouch for.
 #[derive(Debug)]
 pub struct ContentHasher {
     cache: StatCache,
+    memo: SelectionMemo,
     bytes_read: AtomicU64,
     files_read: AtomicU64,
     cache_hits: AtomicU64,
+    memo_hits: u64,
 }
 
 const READ_BUF: usize = 256 * 1024;
@@ -113,12 +126,16 @@ thread_local! {
 
 impl ContentHasher {
     /// A hasher with the given stat cache ([`StatCache::in_memory`] for none).
+    /// A persistent cache (one with a directory) comes with a persistent
+    /// selection memo in the same directory (see [`ContentHasher::digest_memoized`]).
     pub fn new(cache: StatCache) -> ContentHasher {
         ContentHasher {
+            memo: SelectionMemo::new(cache.dir().map(Path::to_path_buf)),
             cache,
             bytes_read: AtomicU64::new(0),
             files_read: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
+            memo_hits: 0,
         }
     }
 
@@ -137,14 +154,21 @@ impl ContentHasher {
         self.cache_hits.load(Ordering::Relaxed)
     }
 
+    /// Selections whose digest came from the selection memo so far.
+    pub fn memo_hits(&self) -> u64 {
+        self.memo_hits
+    }
+
     /// The stat cache.
     pub fn stat_cache(&self) -> &StatCache {
         &self.cache
     }
 
-    /// Saves the stat cache if it changed (crash-safe).
+    /// Saves the stat cache and the selection memo if they changed
+    /// (crash-safe).
     pub fn save(&mut self) -> Result<(), ContextError> {
-        self.cache.save()
+        self.cache.save()?;
+        self.memo.save()
     }
 
     /// Digests a selection made from the context at `root`.
@@ -154,7 +178,57 @@ impl ContentHasher {
         selection: &Selection,
         options: DigestOptions,
     ) -> Result<SelectionDigest, ContextError> {
-        let contents = self.file_digests(root, selection)?;
+        let fingerprint = self.fingerprint(selection, options);
+        self.compute(root, selection, options, fingerprint)
+    }
+
+    /// Digests a selection, or recalls its digest from the selection memo
+    /// when the hasher's cache is persistent and every entry is on disk as
+    /// it was when the digest was remembered (same names, types, modes,
+    /// owners, link targets and file stats; see the `memo` module). A
+    /// recalled digest comes without a manifest and reads neither the stat
+    /// cache nor any file.
+    pub fn digest_memoized(
+        &mut self,
+        root: &Path,
+        selection: &Selection,
+        options: DigestOptions,
+    ) -> Result<MemoDigest, ContextError> {
+        let fingerprint = self.fingerprint(selection, options);
+        if let Some(fp) = &fingerprint
+            && let Some(digest) = self.memo.get(fp)?
+        {
+            self.memo_hits += 1;
+            return Ok(MemoDigest {
+                digest,
+                manifest: None,
+            });
+        }
+        let full = self.compute(root, selection, options, fingerprint)?;
+        Ok(MemoDigest {
+            digest: full.digest,
+            manifest: Some(full.manifest),
+        })
+    }
+
+    fn fingerprint(&self, selection: &Selection, options: DigestOptions) -> Option<[u8; 32]> {
+        if self.memo.persistent() {
+            memo::fingerprint(selection, options)
+        } else {
+            None
+        }
+    }
+
+    /// Digests a selection entry by entry; remembers the digest under
+    /// `fingerprint` when every file read kept its stat while it was read.
+    fn compute(
+        &mut self,
+        root: &Path,
+        selection: &Selection,
+        options: DigestOptions,
+        fingerprint: Option<[u8; 32]>,
+    ) -> Result<SelectionDigest, ContextError> {
+        let (contents, all_stable) = self.file_digests(root, selection)?;
         let entry_digests: Vec<Sha256Digest> = selection
             .entries
             .par_iter()
@@ -189,18 +263,23 @@ impl ContentHasher {
             h.update((r.source as u64).to_le_bytes());
             put_str(&mut h, r.path.as_bytes());
         }
-        Ok(SelectionDigest {
-            digest: Sha256Digest(h.finalize().into()),
-            manifest,
-        })
+        let digest = Sha256Digest(h.finalize().into());
+        if let Some(fp) = fingerprint
+            && all_stable
+        {
+            self.memo.insert(fp, digest)?;
+        }
+        Ok(SelectionDigest { digest, manifest })
     }
 
-    /// Content digests of every regular file of the selection, by context path.
+    /// Content digests of every regular file of the selection, by context
+    /// path, and whether every file read kept its stat while it was read.
     fn file_digests<'s>(
         &mut self,
         root: &Path,
         selection: &'s Selection,
-    ) -> Result<HashMap<&'s str, [u8; 32]>, ContextError> {
+    ) -> Result<(HashMap<&'s str, [u8; 32]>, bool), ContextError> {
+        self.cache.load()?;
         let mut out = HashMap::with_capacity(selection.entries.len());
         let mut misses: Vec<(&'s str, StatKey)> = Vec::new();
         for e in &selection.entries {
@@ -226,14 +305,16 @@ impl ContentHasher {
                 Ok((path, key, digest, stable))
             })
             .collect::<Result<_, ContextError>>()?;
+        let mut all_stable = true;
         for (path, key, digest, stable) in hashed {
             if stable {
                 self.cache
                     .insert(path, key, selection.scanned_at_ns, digest);
             }
+            all_stable &= stable;
             out.insert(path, digest);
         }
-        Ok(out)
+        Ok((out, all_stable))
     }
 
     /// Hashes one file; `stable` is false when its stat changed since the

@@ -73,6 +73,32 @@ impl Meta {
         }
     }
 
+    /// Reads the fields from a `stat` structure (taken without following
+    /// symlinks).
+    // The fields' integer types differ between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    pub(crate) fn from_stat(st: &rustix::fs::Stat) -> Meta {
+        let mode = st.st_mode as u32;
+        let kind = match mode & 0o170000 {
+            0o100000 => EntryKind::File,
+            0o040000 => EntryKind::Dir,
+            0o120000 => EntryKind::Symlink,
+            _ => EntryKind::Other,
+        };
+        let ns = |secs: i64, nsec: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsec);
+        Meta {
+            kind,
+            mode,
+            uid: st.st_uid as u32,
+            gid: st.st_gid as u32,
+            size: st.st_size as u64,
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+            mtime_ns: ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
+            ctime_ns: ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
+        }
+    }
+
     /// The permission bits (including setuid, setgid and sticky).
     pub fn permissions(&self) -> u32 {
         self.mode & 0o7777

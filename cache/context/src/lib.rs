@@ -12,6 +12,9 @@
 //! 3. [`ContentHasher::digest`] turns the selection into a
 //!    [`SelectionDigest`]: one SHA-256 for the cache key and a per-entry
 //!    [`Manifest`], reading only files the [`StatCache`] cannot vouch for.
+//!    [`ContentHasher::digest_memoized`] first asks the selection memo,
+//!    which remembers whole-selection digests under a fingerprint of the
+//!    entries' stats, so an unchanged selection is not digested again.
 //! 4. [`changed_since`] compares two manifests to explain a miss.
 //!
 //! ```
@@ -33,6 +36,7 @@ mod entry;
 mod error;
 mod fnmatch;
 mod ignore;
+mod memo;
 mod paths;
 mod pattern;
 mod select;
@@ -40,7 +44,9 @@ mod statcache;
 mod walk;
 
 pub use diff::{ManifestChanges, changed_since};
-pub use digest::{ContentHasher, DigestOptions, Manifest, SelectionDigest, Sha256Digest};
+pub use digest::{
+    ContentHasher, DigestOptions, Manifest, MemoDigest, SelectionDigest, Sha256Digest,
+};
 pub use entry::{EntryKind, Meta};
 pub use error::ContextError;
 pub use ignore::{IgnoreMatcher, MatchState};

@@ -28,12 +28,12 @@
 //!   an include pattern below that root, so matched files keep their path
 //!   relative to the pivot. Directories on the way to a match are listed.
 
-use crate::entry::{EntryKind, Meta, RawEntry};
+use crate::entry::{EntryKind, Meta};
 use crate::error::ContextError;
 use crate::fnmatch::{fnmatch, has_wildcards, is_valid};
 use crate::ignore::IgnoreMatcher;
 use crate::paths::{clean_rel, join, path_cmp};
-use crate::walk::{Node, Walker};
+use crate::walk::{Listing, Node, Walker};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -418,15 +418,16 @@ fn push_root(
     path: String,
     on_disk: String,
     meta: Meta,
-    below: Vec<RawEntry>,
+    below: Listing,
     selection: &mut Selection,
 ) {
     let root = selection.roots.len();
     push_root_entry(index, path, on_disk, meta, selection);
     // The walk returns its entries sorted by `path_cmp` on `rel`.
+    selection.entries.reserve(below.len());
     selection
         .entries
-        .extend(below.into_iter().map(|e| SelectedEntry {
+        .extend(below.into_entries().map(|e| SelectedEntry {
             root,
             rel: e.rel,
             path: e.path,

@@ -81,7 +81,8 @@ struct Cached {
 #[derive(Debug)]
 pub struct StatCache {
     dir: Option<PathBuf>,
-    entries: HashMap<String, Cached>,
+    /// `None` until read from disk (see [`StatCache::open_lazy`]).
+    entries: Option<HashMap<String, Cached>>,
     dirty: bool,
 }
 
@@ -96,7 +97,7 @@ impl StatCache {
     pub fn in_memory() -> StatCache {
         StatCache {
             dir: None,
-            entries: HashMap::new(),
+            entries: Some(HashMap::new()),
             dirty: false,
         }
     }
@@ -104,62 +105,94 @@ impl StatCache {
     /// Loads the cache kept in `dir` (empty if there is none yet or it is
     /// unreadable as a cache file). The directory is created on save.
     pub fn open(dir: impl Into<PathBuf>) -> Result<StatCache, ContextError> {
-        let dir = dir.into();
-        let path = dir.join(FILE_NAME);
-        let entries = match fs::read(&path) {
-            Ok(bytes) => decode(&bytes).unwrap_or_default(),
-            Err(e) if e.kind() == ErrorKind::NotFound => HashMap::new(),
-            Err(e) => return Err(ContextError::io(path, e)),
-        };
-        Ok(StatCache {
-            dir: Some(dir),
-            entries,
+        let mut cache = StatCache::open_lazy(dir);
+        cache.load()?;
+        Ok(cache)
+    }
+
+    /// The cache kept in `dir`, read only when [`StatCache::load`] is
+    /// called or an entry is inserted: a build whose selections are all
+    /// answered by the selection memo never reads it.
+    pub fn open_lazy(dir: impl Into<PathBuf>) -> StatCache {
+        StatCache {
+            dir: Some(dir.into()),
+            entries: None,
             dirty: false,
-        })
+        }
     }
 
-    /// Number of entries.
+    /// Reads the cache from disk if that has not happened yet.
+    pub fn load(&mut self) -> Result<(), ContextError> {
+        if self.entries.is_some() {
+            return Ok(());
+        }
+        let entries = match &self.dir {
+            None => HashMap::new(),
+            Some(dir) => {
+                let path = dir.join(FILE_NAME);
+                match fs::read(&path) {
+                    Ok(bytes) => decode(&bytes).unwrap_or_default(),
+                    Err(e) if e.kind() == ErrorKind::NotFound => HashMap::new(),
+                    Err(e) => return Err(ContextError::io(path, e)),
+                }
+            }
+        };
+        self.entries = Some(entries);
+        Ok(())
+    }
+
+    /// The directory the cache is kept in (`None` for [`StatCache::in_memory`]).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Number of entries (0 before the cache is loaded).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.as_ref().map_or(0, HashMap::len)
     }
 
-    /// Whether the cache has no entries.
+    /// Whether the cache has no entries (true before it is loaded).
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// The remembered digest of `path` if its stat still matches `key` and
-    /// the entry is not racy.
+    /// the entry is not racy (`None` before the cache is loaded).
     pub fn lookup(&self, path: &str, key: &StatKey) -> Option<[u8; 32]> {
-        let c = self.entries.get(path)?;
+        let c = self.entries.as_ref()?.get(path)?;
         (c.key == *key && is_trustworthy(c.key.mtime_ns, c.recorded_ns)).then_some(c.digest)
     }
 
     /// Remembers that `path`, with stat `key` taken at `recorded_ns`, has
-    /// content digest `digest`.
+    /// content digest `digest`. Loads the cache first if needed; a cache
+    /// file that cannot be read is then never written over.
     pub fn insert(&mut self, path: &str, key: StatKey, recorded_ns: i64, digest: [u8; 32]) {
+        if self.entries.is_none() && self.load().is_err() {
+            self.dir = None;
+        }
         let new = Cached {
             key,
             recorded_ns,
             digest,
         };
-        if self.entries.get(path) != Some(&new) {
-            self.entries.insert(path.to_string(), new);
+        let entries = self.entries.get_or_insert_default();
+        if entries.get(path) != Some(&new) {
+            entries.insert(path.to_string(), new);
             self.dirty = true;
         }
     }
 
     /// Writes the cache if it changed since it was loaded (crash-safe).
     pub fn save(&mut self) -> Result<(), ContextError> {
-        let Some(dir) = &self.dir else {
+        let (Some(dir), Some(entries)) = (&self.dir, &self.entries) else {
             return Ok(());
         };
         if !self.dirty {
             return Ok(());
         }
         fs::create_dir_all(dir).map_err(|e| ContextError::io(dir, e))?;
-        let bytes = encode(&self.entries);
-        write_atomic(dir, &bytes)?;
+        let bytes = encode(entries);
+        write_atomic(dir, FILE_NAME, &bytes)?;
         self.dirty = false;
         Ok(())
     }
@@ -252,9 +285,11 @@ fn decode(bytes: &[u8]) -> Option<HashMap<String, Cached>> {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn write_atomic(dir: &Path, bytes: &[u8]) -> Result<(), ContextError> {
+/// Writes `dir/file_name` crash-safely: a unique temporary file in `dir`,
+/// fsynced, renamed over the old one, then the directory fsynced.
+pub(crate) fn write_atomic(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<(), ContextError> {
     let unique = format!(
-        ".{FILE_NAME}.{}.{}.{}.tmp",
+        ".{file_name}.{}.{}.{}.tmp",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -271,7 +306,7 @@ fn write_atomic(dir: &Path, bytes: &[u8]) -> Result<(), ContextError> {
             .map_err(|e| ContextError::io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| ContextError::io(&tmp, e))?;
         f.sync_all().map_err(|e| ContextError::io(&tmp, e))?;
-        let dest = dir.join(FILE_NAME);
+        let dest = dir.join(file_name);
         fs::rename(&tmp, &dest).map_err(|e| ContextError::io(&dest, e))?;
         let d = fs::File::open(dir).map_err(|e| ContextError::io(dir, e))?;
         d.sync_all().map_err(|e| ContextError::io(dir, e))

@@ -166,7 +166,7 @@ impl Worker {
             }
         }
         let mut files: Option<std::collections::BTreeMap<String, String>> = None;
-        let mut selected = None;
+        let mut local = None;
         if let Some(git) = &sources.git {
             let checksum = git.checksum_with(copy.checksum.as_deref())?;
             let commit = self.git.resolve(git, checksum.as_deref())?;
@@ -184,7 +184,7 @@ impl Worker {
             };
             let digest = self.digest_selection(&source, &selection, options)?;
             h.update(digest.digest.0);
-            selected = Some(digest.manifest);
+            local = Some((source, selection, options, digest.manifest));
         }
         for url in &sources.urls {
             field(&mut h, url.as_bytes());
@@ -207,9 +207,13 @@ impl Worker {
         let digest = format!("sha256:{}", hex::encode(h.finalize()));
         // The per-file manifest (for --explain) is written once per digest:
         // a rebuild of unchanged sources does not make it again.
-        if let Some(manifest) = selected
+        if let Some((source, selection, options, manifest)) = local
             && !self.records.has_manifest(&digest)
         {
+            let manifest = match manifest {
+                Some(m) => m,
+                None => self.selection_manifest(&source, &selection, options)?,
+            };
             let map = files.get_or_insert_default();
             map.extend(manifest.iter().map(|(path, d)| (path.clone(), d.hex())));
         }

@@ -135,7 +135,8 @@ impl Worker {
         };
         let context_abs = std::path::absolute(&context).map_err(error::io_err(&context))?;
         let stat_dir = sources::stat_cache_dir(store.root(), &context_abs);
-        let hasher = ContentHasher::new(StatCache::open(stat_dir)?);
+        // Read only when a selection is not answered by the memo.
+        let hasher = ContentHasher::new(StatCache::open_lazy(stat_dir));
         let cache_mounts = CacheMounts::open(store.root().join("cache-mounts-v1"))?;
         let store_lease = store.lease()?;
         let records = strata_cache::RecordStore::open(store.root().join("cache-v1"))

@@ -10,7 +10,8 @@ use crate::state::{LayerRef, State};
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 use strata_context::{
-    BuildContext, ContentHasher, CopyRequest, DigestOptions, Selection, SelectionDigest, StatCache,
+    BuildContext, ContentHasher, CopyRequest, DigestOptions, Manifest, MemoDigest, Selection,
+    StatCache,
 };
 use strata_plan::{CopySource, IgnoreRule};
 
@@ -126,21 +127,47 @@ impl Worker {
         })?)
     }
 
-    /// Digests a selection (with the persistent stat cache for the main
-    /// context).
+    /// Digests a selection: for the main context with its persistent stat
+    /// cache and selection memo (a digest recalled from the memo comes
+    /// without a manifest), else entry by entry.
     pub(crate) fn digest_selection(
         &self,
         source: &Source,
         selection: &Selection,
         options: DigestOptions,
-    ) -> Result<SelectionDigest, WorkerError> {
+    ) -> Result<MemoDigest, WorkerError> {
         if source.main
             && let Ok(mut hasher) = self.hasher.lock()
         {
-            return Ok(hasher.digest(source.ctx.root(), selection, options)?);
+            return Ok(hasher.digest_memoized(source.ctx.root(), selection, options)?);
         }
         let mut hasher = ContentHasher::new(StatCache::in_memory());
-        Ok(hasher.digest(source.ctx.root(), selection, options)?)
+        let full = hasher.digest(source.ctx.root(), selection, options)?;
+        Ok(MemoDigest {
+            digest: full.digest,
+            manifest: Some(full.manifest),
+        })
+    }
+
+    /// The per-entry manifest of a selection, when
+    /// [`Worker::digest_selection`] recalled its digest without one.
+    pub(crate) fn selection_manifest(
+        &self,
+        source: &Source,
+        selection: &Selection,
+        options: DigestOptions,
+    ) -> Result<Manifest, WorkerError> {
+        if source.main
+            && let Ok(mut hasher) = self.hasher.lock()
+        {
+            return Ok(hasher
+                .digest(source.ctx.root(), selection, options)?
+                .manifest);
+        }
+        let mut hasher = ContentHasher::new(StatCache::in_memory());
+        Ok(hasher
+            .digest(source.ctx.root(), selection, options)?
+            .manifest)
     }
 
     /// A stage whose base is a named context.

@@ -1,0 +1,149 @@
+//! The selection memo against real files: an unchanged selection is
+//! recalled without the stat cache, and no change to what the digest
+//! covers is ever answered from the memo.
+
+#![allow(clippy::unwrap_used)] // test helpers
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+use strata_context::{BuildContext, ContentHasher, DigestOptions, MemoDigest, StatCache};
+
+fn sample(root: &Path) {
+    tree(
+        root,
+        &[
+            ("mysite/views.py", "def index(): pass\n"),
+            ("requirements.txt", "django\n"),
+            ("link", "@mysite/views.py"),
+        ],
+    );
+}
+
+/// Waits until everything written so far has its ctime in an earlier
+/// second than any later walk (ctime cannot be set back like mtime).
+fn let_ctimes_age() {
+    std::thread::sleep(Duration::from_millis(1100));
+}
+
+fn memoized(root: &Path, cache_dir: &Path) -> (MemoDigest, ContentHasher) {
+    let mut h = ContentHasher::new(StatCache::open_lazy(cache_dir));
+    let ctx = BuildContext::new(root, &[]).unwrap();
+    let sel = select(&ctx, &["."]);
+    let d = h
+        .digest_memoized(root, &sel, DigestOptions::default())
+        .unwrap();
+    h.save().unwrap();
+    (d, h)
+}
+
+/// The digest with no cache and no memo.
+fn fresh(root: &Path) -> strata_context::Sha256Digest {
+    let ctx = BuildContext::new(root, &[]).unwrap();
+    let sel = select(&ctx, &["."]);
+    let mut h = ContentHasher::new(StatCache::in_memory());
+    h.digest(root, &sel, DigestOptions::default())
+        .unwrap()
+        .digest
+}
+
+#[test]
+fn an_unchanged_selection_is_recalled_without_reading_the_stat_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    sample(dir.path());
+    let_ctimes_age();
+    let (first, h) = memoized(dir.path(), cache.path());
+    assert!(first.manifest.is_some(), "computed the first time");
+    assert_eq!(h.memo_hits(), 0);
+    assert_eq!(first.digest, fresh(dir.path()));
+
+    let (second, h) = memoized(dir.path(), cache.path());
+    assert_eq!(second.digest, first.digest);
+    assert_eq!(second.manifest, None, "recalled");
+    assert_eq!(h.memo_hits(), 1);
+    assert_eq!(h.bytes_read(), 0);
+    assert!(h.stat_cache().is_empty(), "the stat cache was never loaded");
+}
+
+#[test]
+fn a_memo_is_not_recorded_while_a_file_is_racy() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    sample(dir.path());
+    // No wait: the files' ctimes are in the second of the walk.
+    memoized(dir.path(), cache.path());
+    let (again, h) = memoized(dir.path(), cache.path());
+    assert_eq!(h.memo_hits(), 0);
+    assert!(again.manifest.is_some());
+}
+
+#[test]
+fn a_rewrite_that_keeps_size_inode_and_mtime_is_not_recalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    sample(dir.path());
+    let_ctimes_age();
+    let (first, _) = memoized(dir.path(), cache.path());
+    let views = dir.path().join("mysite/views.py");
+    let before = fs::symlink_metadata(&views).unwrap();
+    // Same length, same inode, mtime set back: only ctime tells.
+    fs::write(&views, "def index(): PASS\n").unwrap();
+    age(&views);
+    let after = fs::symlink_metadata(&views).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (after.ino(), after.size(), after.mtime(), after.mtime_nsec()),
+        (
+            before.ino(),
+            before.size(),
+            before.mtime(),
+            before.mtime_nsec()
+        )
+    );
+    let (second, h) = memoized(dir.path(), cache.path());
+    assert_eq!(h.memo_hits(), 0);
+    assert_ne!(second.digest, first.digest);
+    assert_eq!(second.digest, fresh(dir.path()));
+}
+
+#[test]
+fn every_change_the_digest_sees_misses_the_memo() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    sample(dir.path());
+    let_ctimes_age();
+    memoized(dir.path(), cache.path());
+    type Change = fn(&Path);
+    let changes: [(&str, Change); 4] = [
+        ("file added", |d| {
+            fs::write(d.join("mysite/urls.py"), "urls = []\n").unwrap()
+        }),
+        ("file removed", |d| {
+            fs::remove_file(d.join("requirements.txt")).unwrap()
+        }),
+        ("mode changed", |d| {
+            use std::os::unix::fs::PermissionsExt;
+            let f = d.join("mysite/views.py");
+            fs::set_permissions(f, fs::Permissions::from_mode(0o755)).unwrap()
+        }),
+        ("link retargeted", |d| {
+            fs::remove_file(d.join("link")).unwrap();
+            std::os::unix::fs::symlink("requirements", d.join("link")).unwrap()
+        }),
+    ];
+    for (what, change) in changes {
+        change(dir.path());
+        // Aged, so that the memo is asked (a racy file skips it).
+        let_ctimes_age();
+        let (d, h) = memoized(dir.path(), cache.path());
+        assert_eq!(h.memo_hits(), 0, "{what}");
+        assert_eq!(d.digest, fresh(dir.path()), "{what}");
+        // Recorded again for the new state.
+        let (again, h) = memoized(dir.path(), cache.path());
+        assert_eq!((h.memo_hits(), again.digest), (1, d.digest), "{what}");
+    }
+}
