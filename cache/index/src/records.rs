@@ -211,9 +211,20 @@ impl RecordStore {
             .join(format!("{}.json", file_name(id)))
     }
 
-    /// Stores a document under `history/<id>.json`.
+    /// Stores a document under `history/<id>.json`. A document that is
+    /// already stored byte for byte (a rebuild with nothing changed) is
+    /// only marked as used now: no rewrite, none of its two fsyncs.
     pub fn put_history<T: Serialize>(&self, id: &str, value: &T) -> Result<(), RecordError> {
-        write_json(&self.history_path(id), value)
+        let path = self.history_path(id);
+        let bytes = serde_json::to_vec(value).map_err(|e| RecordError::Io {
+            path: path.clone(),
+            source: io::Error::other(e),
+        })?;
+        if fs::read(&path).is_ok_and(|old| old == bytes) {
+            touch(&path);
+            return Ok(());
+        }
+        write_bytes(&path, &bytes)
     }
 
     /// Reads a document stored by [`RecordStore::put_history`]; finding
@@ -315,6 +326,16 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, RecordError>
 /// Writes `value` as JSON to `path` atomically: temp file in the same
 /// directory, fsync, rename, fsync of the directory.
 fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), RecordError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| RecordError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::other(e),
+    })?;
+    write_bytes(path, &bytes)
+}
+
+/// Writes `path` crash-safely: a temp file in its directory, fsynced,
+/// renamed into place, then the directory fsynced.
+fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), RecordError> {
     let io_err = |source| RecordError::Io {
         path: path.to_path_buf(),
         source,
@@ -325,8 +346,7 @@ fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), Recor
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(io_err)?;
-    let bytes = serde_json::to_vec(value).map_err(|e| io_err(io::Error::other(e)))?;
-    tmp.write_all(&bytes).map_err(io_err)?;
+    tmp.write_all(bytes).map_err(io_err)?;
     tmp.as_file().sync_all().map_err(io_err)?;
     tmp.persist(path).map_err(|e| io_err(e.error))?;
     if let Ok(d) = fs::File::open(dir) {
@@ -412,6 +432,34 @@ mod tests {
         assert_eq!(
             store.get_history::<Vec<i32>>("h1").unwrap(),
             Some(vec![1, 2, 3])
+        );
+    }
+
+    #[test]
+    fn an_unchanged_history_is_not_written_again() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = RecordStore::open(dir.path()).unwrap();
+        let file = dir.path().join("history/h1.json");
+        let inode = || fs::metadata(&file).unwrap().ino();
+        store.put_history("h1", &vec![1, 2, 3]).unwrap();
+        let first = inode();
+        let old = SystemTime::now() - std::time::Duration::from_secs(86400);
+        fs::File::options()
+            .append(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        store.put_history("h1", &vec![1, 2, 3]).unwrap();
+        assert_eq!(inode(), first, "same document: the file was kept");
+        let used = fs::metadata(&file).unwrap().modified().unwrap();
+        assert!(used > old, "and marked as used now");
+        store.put_history("h1", &vec![1, 2]).unwrap();
+        assert_ne!(inode(), first, "a new document replaces the file");
+        assert_eq!(
+            store.get_history::<Vec<i32>>("h1").unwrap(),
+            Some(vec![1, 2])
         );
     }
 }

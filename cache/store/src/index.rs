@@ -74,7 +74,11 @@ impl Store {
     fn update_index(&self, edit: impl FnOnce(&mut Vec<Descriptor>)) -> Result<(), StoreError> {
         let _lock = self.lock_exclusive("index")?;
         let mut index = self.read_index()?;
+        let before = index.manifests.clone();
         edit(&mut index.manifests);
+        if index.manifests == before {
+            return Ok(()); // nothing to write (and no fsync to wait for)
+        }
         let bytes = serde_json::to_vec(&index).map_err(|e| StoreError::Invalid {
             path: self.root().join("index.json"),
             message: e.to_string(),
@@ -87,12 +91,19 @@ impl Store {
         Ok(self.read_index()?.manifests)
     }
 
-    /// Points `name` at a manifest (replacing what it pointed at).
+    /// Points `name` at a manifest (replacing what it pointed at). A tag
+    /// that already points at it (a rebuild with nothing changed) leaves
+    /// `index.json` as it is.
     pub fn set_tag(&self, name: &str, manifest: &Descriptor) -> Result<(), StoreError> {
         let mut desc = manifest.clone();
         desc.annotations
             .insert(REF_NAME.to_string(), name.to_string());
         self.update_index(|list| {
+            let named =
+                |d: &&Descriptor| d.annotations.get(REF_NAME).map(String::as_str) == Some(name);
+            if list.iter().filter(named).eq([&desc]) {
+                return;
+            }
             list.retain(|d| d.annotations.get(REF_NAME).map(String::as_str) != Some(name));
             list.push(desc);
         })
@@ -160,6 +171,27 @@ mod tests {
         assert!(store.remove_tag("app:latest").unwrap());
         assert!(!store.remove_tag("app:latest").unwrap());
         assert!(store.resolve("app:latest").unwrap().is_none());
+    }
+
+    #[test]
+    fn retagging_the_same_manifest_leaves_the_index_file_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (desc(&store, b"a"), desc(&store, b"b"));
+        store.set_tag("app:latest", &a).unwrap();
+        store.set_tag("other:1", &b).unwrap();
+        let index = dir.path().join("index.json");
+        let inode = || std::fs::metadata(&index).unwrap().ino();
+        let before = (inode(), std::fs::read(&index).unwrap());
+        store.set_tag("app:latest", &a).unwrap();
+        assert_eq!((inode(), std::fs::read(&index).unwrap()), before);
+        store.set_tag("app:latest", &b).unwrap();
+        assert_ne!(inode(), before.0, "a moved tag rewrites the file");
+        assert_eq!(
+            store.resolve("app:latest").unwrap().unwrap().digest,
+            b.digest
+        );
     }
 
     #[test]
