@@ -441,7 +441,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "METHOD")]
     pub call: Option<String>,
 
-    /// Image annotations: refused (not supported yet).
+    /// An annotation of the image manifest: `[manifest:]KEY=VALUE`
+    /// (index and descriptor levels are refused); repeatable.
     #[arg(long = "annotation", value_name = "KEY=VALUE")]
     pub annotations: Vec<String>,
 

@@ -4,6 +4,7 @@ mod cli;
 mod isolate;
 mod progress;
 mod cmd {
+    pub mod annotations;
     pub mod bench;
     pub mod build;
     pub mod build_check;

@@ -149,10 +149,6 @@ fn unsupported_flags_fail_naming_the_feature() {
             "--cgroup-parent=/ci: RUN steps cannot",
         ),
         (&["--builder", "mybuilder"][..], "has no builder"),
-        (
-            &["--annotation", "a=b"][..],
-            "annotations are not supported",
-        ),
         (&["--call=targets"][..], "--call=targets"),
         (&["--call=outline"][..], "--call=outline"),
         (&["--call=check,format=json"][..], "format=json"),
@@ -232,4 +228,116 @@ fn call_check_is_check() {
     let ok = dockerfile_context(&env, "ok", "FROM busybox\n", &[]);
     env.build(&ok, &["--call", "check"]).ok();
     assert!(env.build(&ok, &["--call=build"]).ok().iid.is_some());
+}
+
+/// The manifest skopeo reads from an OCI layout (`oci:DIR:TAG`).
+fn skopeo_manifest(layout: &std::path::Path, tag: &str) -> serde_json::Value {
+    let raw = common::run_ok(std::process::Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        &format!("oci:{}:{tag}", layout.display()),
+    ]));
+    serde_json::from_str(&raw).expect("manifest JSON")
+}
+
+#[test]
+fn annotations_reach_the_manifest_of_the_store_and_of_each_output() {
+    if !common::have_tool("skopeo") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = dockerfile_context(&env, "ctx", "FROM busybox\n", &[]);
+    let layout = env.path("layout");
+    let b = env
+        .build(
+            &ctx,
+            &[
+                "-t",
+                "annotated",
+                "--annotation",
+                "org.opencontainers.image.source=https://example.com/app",
+                "--annotation=manifest:stage=ci",
+                "-o",
+                &format!(
+                    "type=oci,dest={},tar=false,name=out,annotation.extra=1,annotation-manifest.more=2",
+                    layout.display()
+                ),
+            ],
+        )
+        .ok();
+    let stored = skopeo_manifest(&env.root, "annotated:latest");
+    assert_eq!(
+        stored["annotations"],
+        serde_json::json!({
+            "org.opencontainers.image.source": "https://example.com/app",
+            "stage": "ci",
+        })
+    );
+    assert_eq!(b.manifest_digest(), env.image("annotated").manifest_digest);
+    let exported = skopeo_manifest(&layout, "latest");
+    assert_eq!(
+        exported["annotations"],
+        serde_json::json!({
+            "extra": "1",
+            "more": "2",
+            "org.opencontainers.image.source": "https://example.com/app",
+            "stage": "ci",
+        })
+    );
+    // Levels a single-platform image does not have are refused.
+    for (flags, needle) in [
+        (
+            &["--annotation", "index:a=b"][..],
+            "index annotations are not supported",
+        ),
+        (
+            &["--annotation", "manifest-descriptor:a=b"][..],
+            "manifest-descriptor annotations",
+        ),
+        (
+            &["-o", "type=image,annotation-index.a=b"][..],
+            "index annotations",
+        ),
+        (
+            &["-o", "type=local,dest=x,annotation.a=b"][..],
+            "writes no manifest",
+        ),
+    ] {
+        let b = env.build(&ctx, flags).failed();
+        assert!(b.stderr.contains(needle), "{flags:?}: {}", b.stderr);
+    }
+}
+
+#[test]
+fn an_output_annotation_is_in_the_pushed_manifest() {
+    let Some(reg) = common::registry::Registry::start(false) else {
+        return;
+    };
+    if !common::have_tool("skopeo") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = dockerfile_context(&env, "ctx", "FROM busybox\nRUN echo hi > /f\n", &[]);
+    let name = format!("{}/app:1", reg.host());
+    env.build(
+        &ctx,
+        &[
+            "--annotation",
+            "org.opencontainers.image.title=app",
+            "-o",
+            &format!("type=image,name={name},push=true,annotation.pushed=yes"),
+        ],
+    )
+    .ok();
+    let raw = common::run_ok(std::process::Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{name}"),
+    ]));
+    let manifest: serde_json::Value = serde_json::from_str(&raw).expect("manifest JSON");
+    assert_eq!(
+        manifest["annotations"],
+        serde_json::json!({"org.opencontainers.image.title": "app", "pushed": "yes"})
+    );
 }

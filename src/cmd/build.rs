@@ -245,11 +245,17 @@ fn lower_dockerfile(
 pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
     let root = cli.root.clone();
     buildopts::check_platform(args.platform.as_deref())?;
-    let outputs = args
+    let annotations = crate::cmd::annotations::from_flags(&args.annotations)?;
+    let (outputs, output_notes): (Vec<_>, Vec<_>) = args
         .outputs
         .iter()
-        .map(|o| output::parse(o))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|o| {
+            let (spec, notes) = crate::cmd::annotations::from_output(o)?;
+            Ok((output::parse(&spec)?, notes))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     for out in &outputs {
         output::archive_names(out, &args.tags)?;
     }
@@ -383,21 +389,24 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         // A prune waits while the config and manifest are written and
         // tagged, so it never takes them for garbage in between.
         let _gc = store.lock_shared(strata_store::GC_LOCK)?;
-        let image = write_image(&store, &config, &solved.target.layers, &BTreeMap::new())?;
+        let image = write_image(&store, &config, &solved.target.layers, &annotations)?;
         tag_image(&store, &image, &args.tags)?;
         image
     };
     for name in &args.tags {
         progress.event(Event::Note(format!("naming to {name} done")));
     }
-    let mut outputs = outputs;
+    let mut outputs: Vec<_> = outputs.into_iter().zip(output_notes).collect();
     if args.push {
-        outputs.push(output::Output::Image {
-            name: None,
-            push: true,
-            compression: None,
-            force_compression: false,
-        });
+        outputs.push((
+            output::Output::Image {
+                name: None,
+                push: true,
+                compression: None,
+                force_compression: false,
+            },
+            BTreeMap::new(),
+        ));
     }
     // The layers this build made (a compression= output converts these).
     let built: std::collections::BTreeSet<String> = solved
@@ -407,8 +416,9 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         .filter_map(|k| records.get(k).ok().flatten()?.layer)
         .map(|l| l.diff_id)
         .collect();
-    for out in &outputs {
+    for (out, notes) in &outputs {
         let image = output::converted(out, &store, &image, &built)?;
+        let image = crate::cmd::annotations::annotate(&store, &image, notes)?;
         output::export(
             out,
             &store,

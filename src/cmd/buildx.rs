@@ -55,9 +55,6 @@ fn refuse_unsupported(args: &BuildArgs) -> Result<()> {
             "--add-host, --shm-size and --ulimit are not encoded into LLB; leave them out of --print"
         );
     }
-    if let Some(annotation) = args.annotations.first() {
-        bail!("--annotation {annotation}: image annotations are not supported yet");
-    }
     Ok(())
 }
 
