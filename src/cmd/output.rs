@@ -312,8 +312,8 @@ pub fn export(
             }
         }
         Output::Tar { dest } => {
-            let mut w = open_output(dest).with_context(|| format!("creating {dest}"))?;
-            write_rootfs_tar(store, layers, &mut w, source_date_epoch)?;
+            let w = open_output(dest).with_context(|| format!("creating {dest}"))?;
+            let mut w = write_rootfs_tar(store, layers, w, source_date_epoch)?;
             w.flush().with_context(|| format!("writing {dest}"))?;
         }
     }

@@ -8,7 +8,9 @@ use crate::worker::WorkerError;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::Path;
-use strata_layer::{Compression, ExtractMode, LayerSource, WriteOptions, extract, write_layer};
+use strata_layer::{
+    BlobSink, Compression, ExtractMode, LayerSource, WriteOptions, extract, write_layer,
+};
 use strata_store::{Digest, Store};
 
 /// Reads blobs from the store, verified.
@@ -44,13 +46,14 @@ pub fn write_rootfs(store: &Store, layers: &[LayerRef], dest: &Path) -> Result<(
     Ok(())
 }
 
-/// Writes the flattened root filesystem as one uncompressed tar.
-pub fn write_rootfs_tar(
+/// Writes the flattened root filesystem as one uncompressed tar; returns
+/// `out`.
+pub fn write_rootfs_tar<W: BlobSink>(
     store: &Store,
     layers: &[LayerRef],
-    out: impl io::Write,
+    out: W,
     source_date_epoch: Option<i64>,
-) -> Result<(), WorkerError> {
+) -> Result<W, WorkerError> {
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-rootfs-")
         .tempdir_in(store.root())
@@ -64,14 +67,14 @@ pub fn write_rootfs_tar(
         source_date_epoch,
         threads: 0,
     };
-    write_layer(tmp.path(), LayerSource::Plain, &opts, out)?;
-    Ok(())
+    let (out, _) = write_layer(tmp.path(), LayerSource::Plain, &opts, out)?;
+    Ok(out)
 }
 
 /// Opens a file for an export, `-` being stdout.
-pub fn open_output(dest: &str) -> io::Result<Box<dyn io::Write>> {
+pub fn open_output(dest: &str) -> io::Result<Box<dyn io::Write + Send>> {
     if dest == "-" {
-        Ok(Box::new(io::stdout().lock()))
+        Ok(Box::new(io::BufWriter::new(io::stdout())))
     } else {
         Ok(Box::new(io::BufWriter::new(File::create(dest)?)))
     }

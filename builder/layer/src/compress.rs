@@ -2,6 +2,7 @@
 
 use crate::chunk::{ChunkCache, ChunkEntry};
 use crate::cut::CutPoint;
+use crate::out::{BlobOut, BlobSink};
 use crate::pipeline::ChunkPipeline;
 use sha2::{Digest as _, Sha256};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -61,58 +62,28 @@ pub struct LayerDigests {
     pub size: u64,
 }
 
-/// A writer that hashes what passes through it.
-pub(crate) struct Hashing<W> {
-    inner: W,
-    sha: Sha256,
-    size: u64,
-}
-
-impl<W: Write> Hashing<W> {
-    pub fn new(inner: W) -> Self {
-        Hashing {
-            inner,
-            sha: Sha256::new(),
-            size: 0,
-        }
-    }
-
-    pub fn finish(self) -> (W, String, u64) {
-        let digest = format!("sha256:{}", hex::encode(self.sha.finalize()));
-        (self.inner, digest, self.size)
-    }
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+/// Plain tar, hashed here for the diffID.
+struct Plain<W> {
+    out: BlobOut<W>,
+    tar_sha: Sha256,
+    tar_size: u64,
 }
 
 /// Where compressed bytes go.
-enum Stage<W: Write> {
-    Plain(Hashing<W>),
+enum Stage<W: BlobSink> {
+    Plain(Box<Plain<W>>),
     /// gzip members or zstd frames of content-defined chunks, compressed
-    /// in parallel.
-    Chunked(Box<ChunkPipeline<Hashing<W>>>),
+    /// in parallel; the pipeline computes both digests.
+    Chunked(Box<ChunkPipeline<W>>),
 }
 
 /// A compressing sink: tar bytes in, compressed bytes out to `W`, with the
 /// diffID and the blob digest computed on the way.
-pub(crate) struct Sink<W: Write> {
-    tar_sha: Sha256,
-    tar_size: u64,
+pub(crate) struct Sink<W: BlobSink> {
     stage: Stage<W>,
 }
 
-impl<W: Write> Sink<W> {
+impl<W: BlobSink> Sink<W> {
     /// A sink compressing with `threads` worker threads (0: one per core).
     pub fn new(
         out: W,
@@ -120,16 +91,19 @@ impl<W: Write> Sink<W> {
         threads: usize,
         cache: Arc<dyn ChunkCache>,
     ) -> io::Result<Self> {
-        let out = Hashing::new(out);
         let threads = if threads == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
             threads
         };
         let stage = match compression {
-            Compression::None => Stage::Plain(out),
+            Compression::None => Stage::Plain(Box::new(Plain {
+                out: BlobOut::new(out),
+                tar_sha: Sha256::new(),
+                tar_size: 0,
+            })),
             Compression::Gzip { .. } | Compression::Zstd { .. } => Stage::Chunked(Box::new(
-                ChunkPipeline::new(out, compression, threads, cache),
+                ChunkPipeline::new(out, compression, threads, cache)?,
             )),
             Compression::Estargz { .. } => {
                 return Err(io::Error::new(
@@ -144,11 +118,7 @@ impl<W: Write> Sink<W> {
                 ));
             }
         };
-        Ok(Sink {
-            tar_sha: Sha256::new(),
-            tar_size: 0,
-            stage,
-        })
+        Ok(Sink { stage })
     }
 
     /// A point where the compressed stream may be cut into independent chunks.
@@ -170,17 +140,20 @@ impl<W: Write> Sink<W> {
     /// Finishes the stream; returns the sink, the digests and the chunks
     /// (listed only when a chunk cache is enabled).
     pub fn finish(self) -> io::Result<(W, LayerDigests, Vec<ChunkEntry>)> {
-        let (out, chunks) = match self.stage {
-            Stage::Plain(out) => (out, Vec::new()),
-            Stage::Chunked(p) => p.finish()?,
+        let (out, tar_sha, tar_size, chunks) = match self.stage {
+            Stage::Plain(p) => (p.out, p.tar_sha, p.tar_size, Vec::new()),
+            Stage::Chunked(p) => {
+                let f = p.finish()?;
+                (f.out, f.tar_sha, f.tar_size, f.entries)
+            }
         };
-        let (mut sink, digest, size) = out.finish();
+        let (mut sink, digest, size) = out.finish()?;
         sink.flush()?;
         Ok((
             sink,
             LayerDigests {
-                diff_id: format!("sha256:{}", hex::encode(self.tar_sha.finalize())),
-                uncompressed_size: self.tar_size,
+                diff_id: format!("sha256:{}", hex::encode(tar_sha.finalize())),
+                uncompressed_size: tar_size,
                 digest,
                 size,
             },
@@ -189,20 +162,22 @@ impl<W: Write> Sink<W> {
     }
 }
 
-impl<W: Write> Write for Sink<W> {
+impl<W: BlobSink> Write for Sink<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = match &mut self.stage {
-            Stage::Plain(out) => out.write(buf)?,
-            Stage::Chunked(p) => p.write(buf)?,
-        };
-        self.tar_sha.update(&buf[..n]);
-        self.tar_size += n as u64;
-        Ok(n)
+        match &mut self.stage {
+            Stage::Plain(p) => {
+                let n = p.out.write(buf)?;
+                p.tar_sha.update(&buf[..n]);
+                p.tar_size += n as u64;
+                Ok(n)
+            }
+            Stage::Chunked(p) => p.write(buf),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.stage {
-            Stage::Plain(out) => out.flush(),
+            Stage::Plain(p) => p.out.flush(),
             Stage::Chunked(p) => p.flush(),
         }
     }

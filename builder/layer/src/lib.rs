@@ -11,8 +11,9 @@
 //!   changed file moves one or two cuts), compressed in parallel. A
 //!   [`ChunkCache`] ([`StoreChunks`]: the chunks of the store's blobs)
 //!   supplies chunks compressed before. Nothing depends on the number of
-//!   cores. The diffID and the blob digest are computed in the same pass
-//!   ([`LayerDigests`]).
+//!   cores. The diffID and the blob digest are computed on the way, each
+//!   on its own thread ([`LayerDigests`]); a [`BlobSink`] that hashes what
+//!   it is given (the store's `BlobWriter`) supplies the blob digest.
 //! - eStargz: [`to_estargz`] rewrites a layer for lazy pulling
 //!   (stargz-snapshotter's layout, a table of contents at the end).
 //! - zstd:chunked: [`to_zstd_chunked`] rewrites a layer for partial pulls
@@ -35,6 +36,7 @@ mod compress;
 mod cut;
 mod estargz;
 mod extract;
+mod out;
 mod pipeline;
 mod recompress;
 pub mod rootfs;
@@ -55,6 +57,7 @@ pub use estargz::{
     UNCOMPRESSED_SIZE_ANNOTATION, to_estargz,
 };
 pub use extract::{ExtractError, ExtractErrorKind, ExtractMode, extract};
+pub use out::BlobSink;
 pub use recompress::{recompress, recompress_chunked};
 pub use stored::StoreChunks;
 pub use write::{

@@ -1,18 +1,30 @@
 //! [`ChunkPipeline`]: cuts a stream into chunks (see `cut.rs`), compresses
 //! them on worker threads, or takes them from a [`ChunkCache`], and writes
-//! them in order.
+//! them in order, with the digests of both streams computed on the way.
+//!
+//! The caller's thread only fills chunks (for a layer, it also reads the
+//! files). A sealed chunk goes to the tar hasher, a thread that hashes
+//! the uncompressed stream in order (the diffID), and to a worker (the
+//! chunk's key, its lookup or compression). The writer thread puts the
+//! workers' results back in order and writes them to the sink, where the
+//! blob digest is computed (`out.rs`). So the three SHA-256 passes over
+//! a rebuilt layer (tar, chunk keys, blob) run beside each other and
+//! beside the reading of the files, instead of mostly on one thread.
 
 use crate::chunk::{ChunkCache, ChunkEntry, ChunkKey, CompressedChunk, compress_chunk};
 use crate::compress::Compression;
 use crate::cut::{CutPoint, CutPolicy};
+use crate::out::{BlobOut, BlobSink};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-type Job = (u64, Vec<u8>);
+/// The bytes of a sealed chunk, shared by the tar hasher and a worker.
+type Chunk = Arc<Vec<u8>>;
+type Job = (u64, Chunk);
 
 /// A chunk back from a worker.
 struct Done {
@@ -21,63 +33,100 @@ struct Done {
     entry: Option<ChunkEntry>,
 }
 
-/// Cuts a stream into chunks, compresses them on worker threads and writes
-/// the results in order to `out`, listing the chunks when the cache is
-/// enabled.
-///
-/// Dropping it unfinished closes the job channel, which ends the workers.
-pub(crate) struct ChunkPipeline<W: Write> {
-    out: W,
-    policy: CutPolicy,
-    buf: Vec<u8>,
-    jobs: Option<Sender<Job>>,
-    done: Receiver<(u64, io::Result<Done>)>,
-    workers: Vec<JoinHandle<()>>,
-    next_seq: u64,
-    next_write: u64,
-    ready: BTreeMap<u64, Done>,
-    limit: u64,
-    offset: u64,
+/// What the writer thread hands back.
+struct Written<W> {
+    out: BlobOut<W>,
     entries: Vec<ChunkEntry>,
-    /// Where each chunk starts in the output, by sequence number.
     starts: Vec<u64>,
 }
 
-impl<W: Write> ChunkPipeline<W> {
+/// A finished pipeline: the sink and what was written to it.
+pub(crate) struct Finished<W> {
+    /// The sink; more may be written to it (eStargz's table of contents).
+    pub out: BlobOut<W>,
+    /// The chunks written, in order (listed only when the cache is
+    /// enabled).
+    pub entries: Vec<ChunkEntry>,
+    /// Where each chunk starts in the output, by sequence number.
+    pub starts: Vec<u64>,
+    /// SHA-256 of the uncompressed stream so far, not finalized, so a
+    /// caller can add to it.
+    pub tar_sha: Sha256,
+    /// Size of the uncompressed stream.
+    pub tar_size: u64,
+}
+
+/// Cuts a stream into chunks, compresses them on worker threads and writes
+/// the results in order to the sink, listing the chunks when the cache is
+/// enabled.
+///
+/// Dropping it unfinished closes its channels, which ends the threads.
+pub(crate) struct ChunkPipeline<W: BlobSink> {
+    policy: CutPolicy,
+    buf: Vec<u8>,
+    jobs: Option<Sender<Job>>,
+    tar: Option<SyncSender<Chunk>>,
+    /// How many chunks the writer thread has written, after each one.
+    written: Receiver<u64>,
+    workers: Vec<JoinHandle<()>>,
+    hasher: Option<JoinHandle<(Sha256, u64)>>,
+    writer: Option<JoinHandle<io::Result<Written<W>>>>,
+    next_seq: u64,
+    next_written: u64,
+    limit: u64,
+}
+
+impl<W: BlobSink> ChunkPipeline<W> {
     pub fn new(
         out: W,
         compression: Compression,
         threads: usize,
         cache: Arc<dyn ChunkCache>,
-    ) -> Self {
+    ) -> io::Result<Self> {
         let threads = threads.max(1);
+        let limit = 2 * threads as u64 + 1;
         let (job_tx, job_rx) = channel::<Job>();
         let (done_tx, done_rx) = channel();
+        let (written_tx, written_rx) = channel();
+        let (tar_tx, tar_rx) = sync_channel::<Chunk>(limit as usize);
         let job_rx = Arc::new(Mutex::new(job_rx));
-        let workers = (0..threads)
-            .map(|_| {
-                let job_rx = Arc::clone(&job_rx);
-                let done_tx = done_tx.clone();
-                let cache = Arc::clone(&cache);
-                std::thread::spawn(move || worker(&job_rx, &done_tx, compression, &*cache))
-            })
-            .collect();
+        let mut workers = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let job_rx = Arc::clone(&job_rx);
+            let done_tx = done_tx.clone();
+            let cache = Arc::clone(&cache);
+            workers.push(spawn("strata-chunk", move || {
+                worker(&job_rx, &done_tx, compression, &*cache)
+            })?);
+        }
+        drop(done_tx);
+        let hasher = spawn("strata-tar-sha", move || {
+            let mut sha = Sha256::new();
+            let mut size = 0u64;
+            for chunk in tar_rx {
+                sha.update(&chunk[..]);
+                size += chunk.len() as u64;
+            }
+            (sha, size)
+        })?;
+        let out = BlobOut::new(out);
+        let writer = spawn("strata-blob", move || {
+            write_in_order(out, &done_rx, &written_tx)
+        })?;
         let policy = CutPolicy::for_compression(compression);
-        ChunkPipeline {
-            out,
+        Ok(ChunkPipeline {
             policy,
             buf: Vec::with_capacity(policy.min * 2),
             jobs: Some(job_tx),
-            done: done_rx,
+            tar: Some(tar_tx),
+            written: written_rx,
             workers,
+            hasher: Some(hasher),
+            writer: Some(writer),
             next_seq: 0,
-            next_write: 0,
-            ready: BTreeMap::new(),
-            limit: 2 * threads as u64 + 1,
-            offset: 0,
-            entries: Vec::new(),
-            starts: Vec::new(),
-        }
+            next_written: 0,
+            limit,
+        })
     }
 
     /// The distance between cut points inside file data.
@@ -95,7 +144,7 @@ impl<W: Write> ChunkPipeline<W> {
 
     /// Ends the current chunk here (when it holds anything), whatever the
     /// policy says; returns the sequence number of the chunk the next
-    /// bytes go to (see [`ChunkPipeline::finish_with_starts`]).
+    /// bytes go to (see [`Finished::starts`]).
     pub fn force_cut(&mut self) -> io::Result<u64> {
         if !self.buf.is_empty() {
             self.seal()?;
@@ -105,60 +154,82 @@ impl<W: Write> ChunkPipeline<W> {
 
     fn seal(&mut self) -> io::Result<()> {
         let capacity = self.policy.min * 2;
-        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(capacity));
-        let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-        jobs.send((self.next_seq, data)).map_err(|_| stopped())?;
+        let data = Arc::new(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(capacity),
+        ));
+        let sent = match (&self.tar, &self.jobs) {
+            (Some(tar), Some(jobs)) => {
+                tar.send(Arc::clone(&data)).is_ok() && jobs.send((self.next_seq, data)).is_ok()
+            }
+            _ => false,
+        };
+        if !sent {
+            return Err(self.failure());
+        }
         self.next_seq += 1;
-        while self.next_seq - self.next_write > self.limit {
-            self.receive_one()?;
+        while self.next_seq - self.next_written > self.limit {
+            match self.written.recv() {
+                Ok(n) => self.next_written = n,
+                Err(_) => return Err(self.failure()),
+            }
         }
         Ok(())
     }
 
-    /// Waits for one compressed chunk and writes what is in order.
-    fn receive_one(&mut self) -> io::Result<()> {
-        let (seq, result) = self.done.recv().map_err(|_| stopped())?;
-        self.ready.insert(seq, result?);
-        while let Some(done) = self.ready.remove(&self.next_write) {
-            self.out.write_all(&done.compressed)?;
-            self.starts.push(self.offset);
-            if let Some(mut entry) = done.entry {
-                entry.offset = self.offset;
-                self.entries.push(entry);
-            }
-            self.offset += done.compressed.len() as u64;
-            self.next_write += 1;
+    /// Stops every thread after one of them stopped early; returns why.
+    fn failure(&mut self) -> io::Error {
+        self.jobs = None;
+        self.tar = None;
+        let workers_ok = std::mem::take(&mut self.workers)
+            .into_iter()
+            .all(|w| w.join().is_ok());
+        let hasher_ok = self.hasher.take().is_none_or(|h| h.join().is_ok());
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => e,
+            Some(Err(_)) => panicked(),
+            _ if !workers_ok || !hasher_ok => panicked(),
+            _ => stopped(),
         }
-        Ok(())
     }
 
     /// Compresses what is left, waits for every chunk and returns the sink
-    /// with the chunks written (none when the cache is disabled).
-    pub fn finish(self) -> io::Result<(W, Vec<ChunkEntry>)> {
-        self.finish_with_starts()
-            .map(|(out, entries, _, _)| (out, entries))
-    }
-
-    /// Like [`ChunkPipeline::finish`], and also returns where each chunk
-    /// starts in the output (by sequence number) and where the output ends.
-    pub fn finish_with_starts(mut self) -> io::Result<(W, Vec<ChunkEntry>, Vec<u64>, u64)> {
+    /// with what was written.
+    pub fn finish(mut self) -> io::Result<Finished<W>> {
         if !self.buf.is_empty() {
             self.seal()?;
         }
         self.jobs = None;
-        while self.next_write < self.next_seq {
-            self.receive_one()?;
-        }
+        self.tar = None;
         for worker in std::mem::take(&mut self.workers) {
-            worker
-                .join()
-                .map_err(|_| io::Error::other("a compression thread panicked"))?;
+            worker.join().map_err(|_| panicked())?;
         }
-        Ok((self.out, self.entries, self.starts, self.offset))
+        let written = self
+            .writer
+            .take()
+            .ok_or_else(stopped)?
+            .join()
+            .map_err(|_| panicked())??;
+        let (tar_sha, tar_size) = self
+            .hasher
+            .take()
+            .ok_or_else(stopped)?
+            .join()
+            .map_err(|_| panicked())?;
+        if written.starts.len() as u64 != self.next_seq {
+            return Err(io::Error::other("a chunk of the layer was not written"));
+        }
+        Ok(Finished {
+            out: written.out,
+            entries: written.entries,
+            starts: written.starts,
+            tar_sha,
+            tar_size,
+        })
     }
 }
 
-impl<W: Write> Write for ChunkPipeline<W> {
+impl<W: BlobSink> Write for ChunkPipeline<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.extend_from_slice(data);
         Ok(data.len())
@@ -169,8 +240,53 @@ impl<W: Write> Write for ChunkPipeline<W> {
     }
 }
 
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<JoinHandle<T>> {
+    std::thread::Builder::new().name(name.into()).spawn(f)
+}
+
 fn stopped() -> io::Error {
     io::Error::other("the compression threads stopped")
+}
+
+fn panicked() -> io::Error {
+    io::Error::other("a compression thread panicked")
+}
+
+/// The writer thread: the workers' chunks, in sequence order, into the
+/// sink; reports each written chunk on `written`. Ends when every worker
+/// has ended.
+fn write_in_order<W: BlobSink>(
+    mut out: BlobOut<W>,
+    done: &Receiver<(u64, io::Result<Done>)>,
+    written: &Sender<u64>,
+) -> io::Result<Written<W>> {
+    let mut ready = BTreeMap::new();
+    let mut next = 0u64;
+    let mut entries = Vec::new();
+    let mut starts = Vec::new();
+    for (seq, result) in done {
+        ready.insert(seq, result?);
+        while let Some(chunk) = ready.remove(&next) {
+            let offset = out.size();
+            out.write_all(&chunk.compressed)?;
+            starts.push(offset);
+            if let Some(mut entry) = chunk.entry {
+                entry.offset = offset;
+                entries.push(entry);
+            }
+            next += 1;
+            // The caller stops listening once it has sent its last chunk.
+            let _ = written.send(next);
+        }
+    }
+    Ok(Written {
+        out,
+        entries,
+        starts,
+    })
 }
 
 fn worker(
@@ -185,10 +301,11 @@ fn worker(
             Err(_) => return,
         };
         let Ok((seq, data)) = job else { return };
+        let data = &data[..];
         let result = if cache.enabled() {
-            cached_chunk(&data, compression, cache)
+            cached_chunk(data, compression, cache)
         } else {
-            compress_chunk(&data, compression).map(|compressed| Done {
+            compress_chunk(data, compression).map(|compressed| Done {
                 compressed,
                 entry: None,
             })
@@ -240,14 +357,20 @@ mod tests {
     /// Writes `data` in `pieces`, offering a cut after each as if each
     /// piece were an entry of its length.
     fn run(data: &[u8], pieces: usize, threads: usize, cache: Arc<dyn ChunkCache>) -> Vec<u8> {
-        let mut p = ChunkPipeline::new(Vec::new(), GZIP1, threads, cache);
+        let mut p = ChunkPipeline::new(Vec::new(), GZIP1, threads, cache).unwrap();
         for (i, piece) in data.chunks(data.len() / pieces).enumerate() {
             p.write_all(piece).unwrap();
             let hash = crate::cut::name_hash(&i.to_string());
             let len = piece.len() as u64;
             p.cut_point(CutPoint::AfterEntry { hash, len }).unwrap();
         }
-        p.finish().unwrap().0
+        let finished = p.finish().unwrap();
+        assert_eq!(finished.tar_size, data.len() as u64);
+        assert_eq!(
+            <[u8; 32]>::from(finished.tar_sha.finalize()),
+            <[u8; 32]>::from(Sha256::digest(data))
+        );
+        finished.out.finish().unwrap().0
     }
 
     fn sample() -> Vec<u8> {
@@ -284,9 +407,16 @@ mod tests {
         assert_eq!(first, second);
         assert_eq!(cache.hits() as usize, cache.len());
 
-        let mut p = ChunkPipeline::new(Vec::new(), GZIP1, 2, cache.clone());
+        let mut p = ChunkPipeline::new(Vec::new(), GZIP1, 2, cache.clone()).unwrap();
         p.write_all(&data).unwrap();
-        let (blob, entries) = p.finish().unwrap();
+        let finished = p.finish().unwrap();
+        let entries = finished.entries;
+        let (blob, digest, size) = finished.out.finish().unwrap();
+        assert_eq!(
+            digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&blob)))
+        );
+        assert_eq!(size, blob.len() as u64);
         let mut offset = 0;
         for e in &entries {
             assert_eq!(e.offset, offset);
@@ -299,5 +429,44 @@ mod tests {
         }
         assert_eq!(offset, blob.len() as u64);
         assert_eq!(entries.len(), 1, "no cut point offered, one chunk");
+    }
+
+    /// A sink that fails once `0` bytes are used up.
+    struct Full(usize);
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 = self
+                .0
+                .checked_sub(buf.len())
+                .ok_or_else(|| io::Error::other("disk full"))?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl BlobSink for Full {}
+
+    #[test]
+    fn a_sink_error_is_returned_not_a_stopped_thread() {
+        let data = sample();
+        let mut p = ChunkPipeline::new(Full(1000), GZIP1, 2, Arc::new(NoChunkCache)).unwrap();
+        let mut result = Ok(());
+        for (i, piece) in data.chunks(100_000).enumerate() {
+            p.write_all(piece).unwrap();
+            let hash = crate::cut::name_hash(&i.to_string());
+            let len = piece.len() as u64;
+            result = p.cut_point(CutPoint::AfterEntry { hash, len });
+            if result.is_err() {
+                break;
+            }
+        }
+        let err = match result {
+            Err(e) => e,
+            Ok(()) => p.finish().err().unwrap(),
+        };
+        assert_eq!(err.to_string(), "disk full");
     }
 }

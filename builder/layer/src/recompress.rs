@@ -4,15 +4,16 @@
 
 use crate::chunk::{ChunkCache, ChunkEntry, NoChunkCache};
 use crate::compress::{Compression, LayerDigests, Sink, detect_reader};
+use crate::out::BlobSink;
 use crate::tarcut::copy_with_cuts;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::sync::Arc;
 
 /// Writes the tar inside `blob` to `out` compressed with `compression`;
 /// fails with [`io::ErrorKind::InvalidData`] when the tar's SHA-256 is not
 /// `diff_id`. The chunks are cut where [`crate::LayerWriter`] cuts them,
 /// so a layer strata wrote gives the blob strata writes in `compression`.
-pub fn recompress<R: Read, W: Write>(
+pub fn recompress<R: Read, W: BlobSink>(
     blob: R,
     diff_id: &str,
     compression: Compression,
@@ -24,7 +25,7 @@ pub fn recompress<R: Read, W: Write>(
 
 /// Like [`recompress`], reusing chunks from `cache` (for example
 /// [`crate::StoreChunks`]) and listing the new blob's chunks.
-pub fn recompress_chunked<R: Read, W: Write>(
+pub fn recompress_chunked<R: Read, W: BlobSink>(
     blob: R,
     diff_id: &str,
     compression: Compression,

@@ -10,6 +10,7 @@
 
 use crate::compress::Sink;
 use crate::cut::{CutPoint, name_hash};
+use crate::out::BlobSink;
 use crate::tarfmt::{BLOCK, padding};
 use std::io::{self, Read, Write};
 
@@ -19,7 +20,10 @@ const MAX_META: u64 = 1 << 20;
 
 /// Copies the tar stream `tar` into `sink`, offering cut points after each
 /// entry and inside file data, as the layer writer does.
-pub(crate) fn copy_with_cuts<W: Write>(tar: &mut dyn Read, sink: &mut Sink<W>) -> io::Result<()> {
+pub(crate) fn copy_with_cuts<W: BlobSink>(
+    tar: &mut dyn Read,
+    sink: &mut Sink<W>,
+) -> io::Result<()> {
     let mut after_last: Option<CutPoint> = None;
     let mut block = [0u8; BLOCK];
     let mut buf = vec![0u8; 256 * 1024];
@@ -177,7 +181,7 @@ fn octal(field: &[u8]) -> Option<u64> {
 
 /// Copies `size` bytes of data and their padding, offering a cut point at
 /// each multiple of the sink's step; false when the stream ended early.
-fn copy_data<W: Write>(
+fn copy_data<W: BlobSink>(
     tar: &mut dyn Read,
     sink: &mut Sink<W>,
     size: u64,
@@ -204,7 +208,11 @@ fn copy_data<W: Write>(
 }
 
 /// Copies the rest of the stream with a cut point every step.
-fn copy_rest<W: Write>(tar: &mut dyn Read, sink: &mut Sink<W>, buf: &mut [u8]) -> io::Result<()> {
+fn copy_rest<W: BlobSink>(
+    tar: &mut dyn Read,
+    sink: &mut Sink<W>,
+    buf: &mut [u8],
+) -> io::Result<()> {
     while copy_data(tar, sink, sink.step().min(1 << 30), buf)? {
         sink.cut_point(CutPoint::FileData)?;
     }

@@ -8,11 +8,12 @@
 //! skipped.
 
 use crate::compress::LayerDigests;
+use crate::out::BlobSink;
 use crate::writer::{Entry, EntryKind, LayerWriter, WriteError, WriteOptions};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ pub enum LayerSource {
 const OPAQUE: &str = "trusted.overlay.opaque";
 
 /// Writes the layer of the tree under `dir` into `out`.
-pub fn write_layer<W: Write>(
+pub fn write_layer<W: BlobSink>(
     dir: &Path,
     source: LayerSource,
     opts: &WriteOptions,
@@ -43,7 +44,7 @@ pub fn write_layer<W: Write>(
 }
 
 /// Appends every entry under `dir` (not `dir` itself) to `writer`.
-pub fn append_tree<W: Write>(
+pub fn append_tree<W: BlobSink>(
     writer: &mut LayerWriter<W>,
     dir: &Path,
     source: LayerSource,
@@ -107,7 +108,7 @@ pub type ExtraFiles = BTreeMap<String, BTreeMap<String, Extra>>;
 /// instead of creating it, so each byte is read once, into the layer.
 /// Every directory named in `extra` must be in the tree or added, and a
 /// name must not be in both.
-pub fn append_tree_with<W: Write>(
+pub fn append_tree_with<W: BlobSink>(
     writer: &mut LayerWriter<W>,
     dir: &Path,
     source: LayerSource,
@@ -157,7 +158,7 @@ impl Item<'_> {
 }
 
 /// Appends an added entry (not a directory's content).
-fn append_extra<W: Write>(
+fn append_extra<W: BlobSink>(
     writer: &mut LayerWriter<W>,
     path: String,
     extra: &Extra,
@@ -211,7 +212,7 @@ fn read_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
 
 /// Appends what is below `rel`: the entries of `dir` on the host (none
 /// for a directory that is only added) and those added there.
-fn walk<W: Write>(
+fn walk<W: BlobSink>(
     writer: &mut LayerWriter<W>,
     dir: Option<&Path>,
     rel: &str,
@@ -300,7 +301,7 @@ fn walk<W: Write>(
 }
 
 /// Appends `entry`, reading file content from `host`.
-fn append_host<W: Write>(
+fn append_host<W: BlobSink>(
     writer: &mut LayerWriter<W>,
     entry: &Entry,
     host: &Path,
@@ -448,7 +449,7 @@ pub fn path_order(a: &str, b: &str) -> Ordering {
 /// Appends an explicit list of entries (sorted here with [`path_order`]);
 /// files linked to each other on the host become hard links in the layer.
 /// A path listed twice is an error.
-pub fn append_list<W: Write>(
+pub fn append_list<W: BlobSink>(
     writer: &mut LayerWriter<W>,
     mut entries: Vec<ListEntry>,
 ) -> Result<(), WriteError> {

@@ -3,6 +3,7 @@
 use crate::chunk::{ChunkCache, ChunkEntry, NoChunkCache};
 use crate::compress::{Compression, LayerDigests, Sink};
 use crate::cut::{CutPoint, name_hash};
+use crate::out::BlobSink;
 use crate::tarfmt::{self, BLOCK, TarHeader, TypeFlag};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -124,7 +125,7 @@ pub enum WriteError {
 /// Callers append entries sorted by path component by component (a
 /// directory right before its content), as [`crate::write_layer`] and
 /// [`crate::append_list`] do.
-pub struct LayerWriter<W: Write> {
+pub struct LayerWriter<W: BlobSink> {
     sink: Sink<W>,
     epoch: Option<i64>,
     buf: Vec<u8>,
@@ -133,7 +134,7 @@ pub struct LayerWriter<W: Write> {
     after_last: Option<CutPoint>,
 }
 
-impl<W: Write> LayerWriter<W> {
+impl<W: BlobSink> LayerWriter<W> {
     /// A writer into `out`.
     pub fn new(out: W, opts: &WriteOptions) -> Result<Self, WriteError> {
         Self::with_chunk_cache(out, opts, Arc::new(NoChunkCache))

@@ -3,10 +3,9 @@
 //! with the same bytes as a fresh compression.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
 use std::sync::Arc;
 use strata_layer::{
-    ChunkCache, ChunkEntry, Compression, Entry, EntryKind, LayerDigests, LayerWriter,
+    BlobSink, ChunkCache, ChunkEntry, Compression, Entry, EntryKind, LayerDigests, LayerWriter,
     MemoryChunkCache, NoChunkCache, StoreChunks, WriteOptions, recompress,
 };
 use strata_store::Store;
@@ -49,12 +48,12 @@ fn tree(n: usize, grow: Option<(usize, usize)>) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn write(
+fn write<W: BlobSink>(
     files: &[(String, Vec<u8>)],
     compression: Compression,
     cache: Arc<dyn ChunkCache>,
-    out: impl Write,
-) -> (LayerDigests, Vec<ChunkEntry>) {
+    out: W,
+) -> (W, LayerDigests, Vec<ChunkEntry>) {
     let opts = WriteOptions {
         compression,
         threads: 2,
@@ -75,8 +74,7 @@ fn write(
         };
         w.append(&entry, &mut &content[..]).unwrap();
     }
-    let (_, digests, chunks) = w.finish_with_chunks().unwrap();
-    (digests, chunks)
+    w.finish_with_chunks().unwrap()
 }
 
 fn recompressed(chunks: &[ChunkEntry]) -> usize {
@@ -89,14 +87,14 @@ fn recompressed(chunks: &[ChunkEntry]) -> usize {
 fn one_resized_file_recompresses_at_most_two_chunks(compression: Compression, n: usize) {
     let original = tree(n, None);
     let cache = Arc::new(MemoryChunkCache::default());
-    let (_, first) = write(&original, compression, cache.clone(), std::io::sink());
+    let (_, _, first) = write(&original, compression, cache.clone(), std::io::sink());
     assert!(first.len() >= 6, "{} chunks", first.len());
     assert_eq!(recompressed(&first), first.len());
     // Each change is made to the original tree, so chunks cached from an
     // earlier change never match.
     for (i, grow) in [(n / 3, 777), (n / 2, 5000), (2 * n / 3 + 1, 1)] {
         let changed = tree(n, Some((i, grow)));
-        let (_, chunks) = write(&changed, compression, cache.clone(), std::io::sink());
+        let (_, _, chunks) = write(&changed, compression, cache.clone(), std::io::sink());
         let redone = recompressed(&chunks);
         assert!(
             (1..=2).contains(&redone),
@@ -123,8 +121,8 @@ fn chunks_from_the_store_give_the_bytes_of_a_fresh_compression() {
     for compression in [GZIP, ZSTD] {
         let original = tree(600, None);
         let cache = Arc::new(StoreChunks::new(&store, compression));
-        let mut blob = store.blob_writer().unwrap();
-        let (digests, chunks) = write(&original, compression, cache.clone(), &mut blob);
+        let blob = store.blob_writer().unwrap();
+        let (blob, digests, chunks) = write(&original, compression, cache.clone(), blob);
         let (digest, _) = blob.commit(Some(&digests.digest.parse().unwrap())).unwrap();
         cache.record(&digest, &chunks).unwrap();
         assert_eq!(cache.hits(), 0);
@@ -132,12 +130,10 @@ fn chunks_from_the_store_give_the_bytes_of_a_fresh_compression() {
         // Another writer (as in a later build) with one file changed.
         let changed = tree(600, Some((300, 99)));
         let cache = Arc::new(StoreChunks::new(&store, compression));
-        let mut reused = Vec::new();
-        let (d1, chunks) = write(&changed, compression, cache.clone(), &mut reused);
+        let (reused, d1, chunks) = write(&changed, compression, cache.clone(), Vec::new());
         assert!(cache.hits() as usize >= chunks.len() - 2, "{compression:?}");
         assert_eq!(cache.hits() as usize, chunks.len() - recompressed(&chunks));
-        let mut fresh = Vec::new();
-        let (d2, _) = write(&changed, compression, Arc::new(NoChunkCache), &mut fresh);
+        let (fresh, d2, _) = write(&changed, compression, Arc::new(NoChunkCache), Vec::new());
         assert_eq!(d1, d2);
         assert!(
             reused == fresh,
@@ -155,12 +151,11 @@ fn a_recompressed_layer_is_the_blob_written_in_that_compression() {
     files[20].0 = format!("src/{}/ünïcode-{}.rs", "d".repeat(120), "x".repeat(120));
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let blob = |compression| {
-        let mut out = Vec::new();
-        let (d, chunks) = write(
+        let (out, d, chunks) = write(
             &files,
             compression,
             Arc::new(MemoryChunkCache::default()),
-            &mut out,
+            Vec::new(),
         );
         (out, d, chunks.len())
     };

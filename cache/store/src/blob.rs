@@ -41,6 +41,13 @@ impl BlobWriter {
         self.size
     }
 
+    /// The digest of the bytes written so far (what [`BlobWriter::commit`]
+    /// will find if nothing more is written), so a writer that needs the
+    /// digest before the commit does not hash the blob a second time.
+    pub fn digest(&self) -> Digest {
+        Digest::from_sha256(self.sha.clone().finalize().into())
+    }
+
     /// Finishes the blob: verifies it against `expected` (if given), makes
     /// it durable and moves it into place. Returns its digest and size.
     ///
@@ -293,6 +300,7 @@ mod tests {
             w.write_all(&[1u8; 1000]).unwrap();
         }
         let want = Digest::of(&[1u8; 100_000]);
+        assert_eq!(w.digest(), want);
         assert_eq!(w.commit(Some(&want)).unwrap(), (want.clone(), 100_000));
         assert_eq!(store.blob_size(&want).unwrap(), 100_000);
         // Writing it again is fine and changes nothing.

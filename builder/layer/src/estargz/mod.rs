@@ -24,7 +24,8 @@
 mod toc;
 
 use crate::chunk::{ChunkCache, ChunkEntry, compress_chunk};
-use crate::compress::{Compression, Hashing, LayerDigests, detect_reader};
+use crate::compress::{Compression, LayerDigests, detect_reader};
+use crate::out::BlobSink;
 use crate::pipeline::ChunkPipeline;
 use crate::recompress::check_diff_id;
 use crate::tarfmt::{self, BLOCK, TarHeader, TypeFlag};
@@ -57,7 +58,7 @@ pub struct EstargzDigests {
 /// Writes the layer `blob` (of `diff_id`, checked) to `out` as eStargz at
 /// gzip `level`, reusing members from `cache`; returns the digests and
 /// the members written (for [`crate::StoreChunks::record`]).
-pub fn to_estargz<R: Read, W: Write>(
+pub fn to_estargz<R: Read, W: BlobSink>(
     blob: R,
     diff_id: &str,
     level: u32,
@@ -68,7 +69,7 @@ pub fn to_estargz<R: Read, W: Write>(
         inner: detect_reader(blob)?,
         sha: Sha256::new(),
     };
-    let mut writer = TocWriter::new(out, level, cache);
+    let mut writer = TocWriter::new(out, level, cache)?;
     writer.append(&landmark(), &mut &[LANDMARK_CONTENT][..])?;
     {
         let mut archive = tar::Archive::new(&mut source);
@@ -200,34 +201,28 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// Writes entries into gzip members, a new member at each file's data,
 /// and lists them for the table of contents.
-struct TocWriter<W: Write> {
-    pipeline: ChunkPipeline<Hashing<W>>,
+struct TocWriter<W: BlobSink> {
+    pipeline: ChunkPipeline<W>,
     level: u32,
-    tar_sha: Sha256,
-    tar_size: u64,
     /// Entries, with the sequence number of the member their data starts.
     entries: Vec<(TocEntry, Option<u64>)>,
     buf: Vec<u8>,
 }
 
-impl<W: Write> TocWriter<W> {
-    fn new(out: W, level: u32, cache: Arc<dyn ChunkCache>) -> Self {
+impl<W: BlobSink> TocWriter<W> {
+    fn new(out: W, level: u32, cache: Arc<dyn ChunkCache>) -> io::Result<Self> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let gzip = Compression::Gzip { level };
-        TocWriter {
-            pipeline: ChunkPipeline::new(Hashing::new(out), gzip, threads, cache),
+        Ok(TocWriter {
+            pipeline: ChunkPipeline::new(out, gzip, threads, cache)?,
             level,
-            tar_sha: Sha256::new(),
-            tar_size: 0,
             entries: Vec::new(),
             buf: vec![0; 256 * 1024],
-        }
+        })
     }
 
-    /// Uncompressed bytes of the tar stream.
+    /// Uncompressed bytes of the tar stream (the pipeline hashes them).
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.tar_sha.update(bytes);
-        self.tar_size += bytes.len() as u64;
         self.pipeline.write_all(bytes)
     }
 
@@ -284,8 +279,11 @@ impl<W: Write> TocWriter<W> {
         self.put(&[0u8; BLOCK][..tarfmt::padding(h.size)])
     }
 
-    fn finish(mut self) -> io::Result<(W, EstargzDigests, Vec<ChunkEntry>)> {
-        let (out, chunks, starts, toc_offset) = self.pipeline.finish_with_starts()?;
+    fn finish(self) -> io::Result<(W, EstargzDigests, Vec<ChunkEntry>)> {
+        let finished = self.pipeline.finish()?;
+        let (starts, chunks) = (finished.starts, finished.entries);
+        let (mut out, mut tar_sha) = (finished.out, finished.tar_sha);
+        let toc_offset = out.size();
         let mut entries = Vec::with_capacity(self.entries.len());
         for (mut entry, seq) in self.entries {
             if let Some(seq) = seq {
@@ -311,19 +309,18 @@ impl<W: Write> TocWriter<W> {
             tar.len() + tarfmt::padding(json.len() as u64) + 2 * BLOCK,
             0,
         );
-        self.tar_sha.update(&tar);
-        self.tar_size += tar.len() as u64;
-        let mut out = out;
+        tar_sha.update(&tar);
+        let tar_size = finished.tar_size + tar.len() as u64;
         out.write_all(&compress_chunk(
             &tar,
             Compression::Gzip { level: self.level },
         )?)?;
         out.write_all(&footer(toc_offset))?;
-        let (mut sink, digest, size) = out.finish();
+        let (mut sink, digest, size) = out.finish()?;
         sink.flush()?;
         let layer = LayerDigests {
-            diff_id: format!("sha256:{}", hex::encode(self.tar_sha.finalize())),
-            uncompressed_size: self.tar_size,
+            diff_id: format!("sha256:{}", hex::encode(tar_sha.finalize())),
+            uncompressed_size: tar_size,
             digest,
             size,
         };

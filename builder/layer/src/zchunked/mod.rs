@@ -30,7 +30,8 @@ mod tarsplit;
 mod toc;
 
 use crate::chunk::{ChunkCache, ChunkEntry, compress_chunk};
-use crate::compress::{Compression, Hashing, LayerDigests, detect_reader};
+use crate::compress::{Compression, LayerDigests, detect_reader};
+use crate::out::BlobSink;
 use crate::pipeline::ChunkPipeline;
 use crate::recompress::check_diff_id;
 use crate::tarfmt;
@@ -63,7 +64,7 @@ pub struct ZstdChunkedDigests {
 /// Writes the layer `blob` (of `diff_id`, checked) to `out` as
 /// zstd:chunked at zstd `level`, reusing frames from `cache`; returns the
 /// digests and the frames written (for [`crate::StoreChunks::record`]).
-pub fn to_zstd_chunked<R: Read, W: Write>(
+pub fn to_zstd_chunked<R: Read, W: BlobSink>(
     blob: R,
     diff_id: &str,
     level: i32,
@@ -120,35 +121,29 @@ struct Pending {
 
 /// Writes the tar into frames, a new frame at each file's data, and lists
 /// the entries for the TOC and the tar-split data.
-struct ChunkedWriter<W: Write> {
-    pipeline: ChunkPipeline<Hashing<W>>,
+struct ChunkedWriter<W: BlobSink> {
+    pipeline: ChunkPipeline<W>,
     level: i32,
-    tar_sha: Sha256,
-    tar_size: u64,
     split: TarSplit,
     entries: Vec<Pending>,
     buf: Vec<u8>,
 }
 
-impl<W: Write> ChunkedWriter<W> {
+impl<W: BlobSink> ChunkedWriter<W> {
     fn new(out: W, level: i32, cache: Arc<dyn ChunkCache>) -> io::Result<Self> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let zstd = Compression::Zstd { level };
         Ok(ChunkedWriter {
-            pipeline: ChunkPipeline::new(Hashing::new(out), zstd, threads, cache),
+            pipeline: ChunkPipeline::new(out, zstd, threads, cache)?,
             level,
-            tar_sha: Sha256::new(),
-            tar_size: 0,
             split: TarSplit::new(level)?,
             entries: Vec::new(),
             buf: vec![0; 256 * 1024],
         })
     }
 
-    /// Bytes of the tar stream.
+    /// Bytes of the tar stream (the pipeline hashes them).
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.tar_sha.update(bytes);
-        self.tar_size += bytes.len() as u64;
         self.pipeline.write_all(bytes)
     }
 
@@ -237,7 +232,10 @@ impl<W: Write> ChunkedWriter<W> {
     }
 
     fn finish(self) -> io::Result<(W, ZstdChunkedDigests, Vec<ChunkEntry>)> {
-        let (mut out, chunks, starts, data_end) = self.pipeline.finish_with_starts()?;
+        let finished = self.pipeline.finish()?;
+        let (starts, chunks) = (finished.starts, finished.entries);
+        let mut out = finished.out;
+        let data_end = out.size();
         let offset_of = |seq: u64| starts.get(seq as usize).copied().unwrap_or(data_end);
         let entries = self
             .entries
@@ -269,11 +267,11 @@ impl<W: Write> ChunkedWriter<W> {
         out.write_all(&skippable_frame(&manifest)?)?;
         out.write_all(&skippable_frame(&split)?)?;
         out.write_all(&skippable_frame(&positions.footer())?)?;
-        let (mut sink, digest, size) = out.finish();
+        let (mut sink, digest, size) = out.finish()?;
         sink.flush()?;
         let layer = LayerDigests {
-            diff_id: sha256_text(self.tar_sha),
-            uncompressed_size: self.tar_size,
+            diff_id: sha256_text(finished.tar_sha),
+            uncompressed_size: finished.tar_size,
             digest,
             size,
         };
