@@ -4,6 +4,7 @@ use crate::{Digest, Store, StoreError, io_err, sync_dir};
 use sha2::{Digest as _, Sha256};
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Writes a blob: bytes go to a temp file under `ROOT/tmp` while they are
@@ -14,8 +15,13 @@ pub struct BlobWriter {
     tmp: tempfile::NamedTempFile,
     sha: Sha256,
     size: u64,
+    /// Bytes already handed to the disk (see [`start_writeback`]).
+    submitted: u64,
     blobs: PathBuf,
 }
+
+/// Bytes written between two requests to start writing them to disk.
+const WRITEBACK_STEP: u64 = 8 << 20;
 
 impl std::fmt::Debug for BlobWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -32,6 +38,7 @@ impl BlobWriter {
             tmp: store.temp_file()?,
             sha: Sha256::new(),
             size: 0,
+            submitted: 0,
             blobs: store.root().join("blobs/sha256"),
         })
     }
@@ -82,6 +89,14 @@ impl Write for BlobWriter {
         let n = self.tmp.write(buf)?;
         self.sha.update(&buf[..n]);
         self.size += n as u64;
+        if self.size - self.submitted >= WRITEBACK_STEP {
+            start_writeback(
+                self.tmp.as_file(),
+                self.submitted,
+                self.size - self.submitted,
+            );
+            self.submitted = self.size;
+        }
         Ok(n)
     }
 
@@ -227,6 +242,22 @@ fn touch(path: &Path) {
     }
 }
 
+/// Asks the kernel to start writing `len` bytes at `offset` of `file` to
+/// disk now, without waiting for them: the fsync of the commit then finds
+/// most of a large blob written while the rest was being made, instead of
+/// writing it all then (80 ms for a 110 MB layer here). Durability still
+/// comes from that fsync alone; a failure here only leaves it more to do.
+fn start_writeback(file: &fs::File, offset: u64, len: u64) {
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: sync_file_range takes plain integers and touches no memory of
+    // ours; a bad descriptor or range only gives an error code.
+    let _ = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
+}
+
 /// `EXDEV`: rename across file systems.
 fn libc_exdev() -> i32 {
     rustix::io::Errno::XDEV.raw_os_error()
@@ -306,6 +337,25 @@ mod tests {
         // Writing it again is fine and changes nothing.
         assert_eq!(store.write_blob(&[1u8; 100_000]).unwrap(), want);
         assert_eq!(count(&dir.path().join("blobs/sha256")), 1);
+    }
+
+    #[test]
+    fn a_blob_written_to_disk_on_the_way_is_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let piece: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+        let mut all = Vec::new();
+        let mut w = store.blob_writer().unwrap();
+        for i in 0..17u8 {
+            let mut p = piece.clone();
+            p[0] = i;
+            w.write_all(&p).unwrap();
+            all.extend_from_slice(&p);
+        }
+        assert_eq!(w.submitted, 2 * WRITEBACK_STEP);
+        let (digest, size) = w.commit(Some(&Digest::of(&all))).unwrap();
+        assert_eq!(size, 17 << 20);
+        assert!(store.read_blob(&digest).unwrap() == all);
     }
 
     #[test]
