@@ -17,6 +17,7 @@ mod cmd {
     pub mod load;
     pub mod output;
     pub mod registry;
+    pub mod remote;
     pub mod report;
 }
 

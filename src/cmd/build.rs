@@ -2,6 +2,7 @@
 //! the requested outputs.
 
 use crate::cli::{BuildArgs, PrintMode, SnapshotterArg};
+use crate::cmd::remote::{MainContext, NamedRemotes};
 use crate::cmd::{buildopts, cache_share, output, report};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -29,12 +30,15 @@ pub(crate) struct Dockerfile {
 
 /// Reads the Dockerfile of a build (once: it may be stdin), after
 /// checking that the context is a directory.
-pub(crate) fn read_dockerfile(args: &BuildArgs, context: &Path) -> Result<Dockerfile> {
-    if !context.is_dir() {
-        bail!("build context {} is not a directory", context.display());
+pub(crate) fn read_dockerfile(args: &BuildArgs, context: &MainContext) -> Result<Dockerfile> {
+    if !context.path.is_dir() {
+        bail!(
+            "build context {} is not a directory",
+            context.path.display()
+        );
     }
-    match args.file.as_deref() {
-        Some("-") => {
+    match context.dockerfile(args.file.as_deref())? {
+        None => {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
@@ -45,15 +49,11 @@ pub(crate) fn read_dockerfile(args: &BuildArgs, context: &Path) -> Result<Docker
                 path: None,
             })
         }
-        file => {
-            let path = match file {
-                Some(f) => PathBuf::from(f),
-                None => context.join("Dockerfile"),
-            };
+        Some((path, name)) => {
             let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading Dockerfile {}", path.display()))?;
+                .with_context(|| format!("reading Dockerfile {name}"))?;
             Ok(Dockerfile {
-                name: path.display().to_string(),
+                name,
                 text,
                 path: Some(path),
             })
@@ -161,13 +161,8 @@ pub fn plan(
     named: &BTreeMap<String, strata_builder::worker::NamedContext>,
     images: Option<&BaseImages>,
 ) -> Result<Plan> {
-    lower_dockerfile(
-        args,
-        context,
-        named,
-        images,
-        &read_dockerfile(args, context)?,
-    )
+    let main = MainContext::local(context);
+    lower_dockerfile(args, context, named, images, &read_dockerfile(args, &main)?)
 }
 
 /// Hands a Dockerfile that was read, with the lowering options the flags
@@ -188,7 +183,12 @@ pub(crate) fn with_lowering<T>(
         file_name: dockerfile.name.clone(),
         build_args: parse_build_args(&args.build_args)?,
         target: args.target.clone(),
-        ignore_rules: read_ignore_rules(context, dockerfile.path.as_deref())?,
+        // BuildKit applies no .dockerignore to a remote main context.
+        ignore_rules: if crate::cmd::remote::is_remote(&args.context) {
+            Vec::new()
+        } else {
+            read_ignore_rules(context, dockerfile.path.as_deref())?
+        },
         named_contexts: named
             .iter()
             .map(|(name, context)| {
@@ -259,24 +259,39 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
     for out in &outputs {
         output::archive_names(out, &args.tags)?;
     }
-    let stdin_context;
-    let context: PathBuf = if args.context == "-" {
-        if args.file.as_deref() == Some("-") {
-            bail!("the context and the Dockerfile cannot both come from stdin");
-        }
-        stdin_context = buildopts::context_from_stdin()?;
-        stdin_context.path().to_path_buf()
-    } else {
-        PathBuf::from(&args.context)
-    };
     if args.print.is_some() {
-        let named = buildopts::named_contexts(&args.build_contexts, None)?;
-        let plan = plan(args, &context, &named, None)?;
+        if matches!(args.print, Some(PrintMode::Llb | PrintMode::LlbText))
+            && crate::cmd::remote::any_remote(args)
+        {
+            bail!(
+                "--print={}: a git or HTTP build context cannot be written as LLB yet (it would be a local directory); clone or download it and build the directory",
+                if args.print == Some(PrintMode::Llb) {
+                    "llb"
+                } else {
+                    "llb-text"
+                }
+            );
+        }
+        // Remote contexts are fetched into the store's tmp/.
+        let store = match crate::cmd::remote::any_remote(args) {
+            true => {
+                Some(Store::open(strata_store::select_root(root)).context("opening the store")?)
+            }
+            false => None,
+        };
+        let main = MainContext::open(args, store.as_ref())?;
+        let mut remotes = NamedRemotes::new(args, store.as_ref())?;
+        let named = buildopts::named_contexts(&args.build_contexts, None, &mut remotes)?;
+        let dockerfile = read_dockerfile(args, &main)?;
+        let plan = lower_dockerfile(args, &main.path, &named, None, &dockerfile)?;
         print_warnings(&plan, &crate::progress::Plain::new());
         return print(args, &plan, &named);
     }
     let store = Store::open(strata_store::select_root(root)).context("opening the store")?;
-    let named = buildopts::named_contexts(&args.build_contexts, Some(&store))?;
+    let main = MainContext::open(args, Some(&store))?;
+    let context = main.path.clone();
+    let mut remotes = NamedRemotes::new(args, Some(&store))?;
+    let named = buildopts::named_contexts(&args.build_contexts, Some(&store), &mut remotes)?;
     let quiet = args.quiet || args.progress == crate::progress::ProgressMode::Quiet;
     let progress: Arc<dyn ProgressSink> = if quiet {
         Arc::new(crate::progress::Quiet)
@@ -296,7 +311,10 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         policy,
         Box::new(move |line: &str| notes.event(Event::Note(line.to_string()))),
     ));
-    let dockerfile = read_dockerfile(args, &context)?;
+    if let Some(note) = main.note() {
+        progress.event(Event::Note(note));
+    }
+    let dockerfile = read_dockerfile(args, &main)?;
     let plan = lower_dockerfile(args, &context, &named, Some(&images), &dockerfile)?;
     print_warnings(&plan, progress.as_ref());
 
@@ -328,6 +346,7 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
             SnapshotterArg::Overlay => Snapshotter::Overlay,
             SnapshotterArg::Copy => Snapshotter::Copy,
         },
+        temporary_context: main.temporary,
     };
     crate::isolate::private_mounts()?;
     let executor = buildopts::executor(args.runtime.as_deref(), store.root().join("tmp"))?;

@@ -3,10 +3,10 @@
 //! with its rule, link, message and the Dockerfile lines around it).
 
 use crate::cli::BuildArgs;
+use crate::cmd::remote::{MainContext, NamedRemotes};
 use crate::cmd::{build, buildopts};
 use anyhow::{Context, Result};
 use std::io::Write;
-use std::path::PathBuf;
 use strata_builder::image::{BaseImages, PullPolicy};
 use strata_dockerfile::lints;
 use strata_dockerfile::lower::{CheckReport, check};
@@ -15,18 +15,14 @@ use strata_store::Store;
 /// Runs the checks and prints the report on stdout; `false` when a check
 /// fired (or `check=error=true` made it an error), as BuildKit's exit 1.
 pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<bool> {
-    let stdin_context;
-    let context: PathBuf = if args.context == "-" {
-        stdin_context = buildopts::context_from_stdin()?;
-        stdin_context.path().to_path_buf()
-    } else {
-        PathBuf::from(&args.context)
-    };
     // Base images are resolved as for a build: UndefinedVar knows their
     // ENV, and their ONBUILD triggers are checked too.
     let store =
         Store::open(strata_store::select_root(cli.root.clone())).context("opening the store")?;
-    let named = buildopts::named_contexts(&args.build_contexts, Some(&store))?;
+    let main = MainContext::open(args, Some(&store))?;
+    let context = main.path.clone();
+    let mut remotes = NamedRemotes::new(args, Some(&store))?;
+    let named = buildopts::named_contexts(&args.build_contexts, Some(&store), &mut remotes)?;
     let client = crate::cmd::registry::client(&cli.insecure_registries).ok();
     let policy = if args.pull {
         PullPolicy::Always
@@ -40,7 +36,7 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<bool> {
         Box::new(|line: &str| eprintln!("{line}")),
     );
     let _lease = store.lease()?;
-    let dockerfile = build::read_dockerfile(args, &context)?;
+    let dockerfile = build::read_dockerfile(args, &main)?;
     let report =
         build::with_lowering(args, &context, &named, Some(&images), &dockerfile, |opts| {
             Ok(check(&dockerfile.text, opts)?)

@@ -214,13 +214,15 @@ pub fn layer_options(compression: &str) -> Result<WriteOptions> {
     })
 }
 
-/// `--build-context NAME=DIR|docker-image://REF|oci-layout://PATH[:TAG|@DIGEST]`,
+/// `--build-context NAME=DIR|docker-image://REF|oci-layout://PATH[:TAG|@DIGEST]|URL`,
 /// keyed as the Dockerfile's names are looked up (`alpine:latest` is
 /// `alpine`). OCI layouts are loaded into the store (when one is given)
-/// and used as images from there.
+/// and used as images from there; git and HTTP URLs are fetched by
+/// `remotes` and used as directories.
 pub fn named_contexts(
     specs: &[String],
     store: Option<&Store>,
+    remotes: &mut crate::cmd::remote::NamedRemotes<'_>,
 ) -> Result<BTreeMap<String, NamedContext>> {
     let mut out = BTreeMap::new();
     for spec in specs {
@@ -246,9 +248,15 @@ pub fn named_contexts(
                 .with_context(|| format!("--build-context {name}={source}"))?;
             }
             NamedContext::Image(name_in_store)
+        } else if let Some(path) = remotes.fetch(name, source)? {
+            // BuildKit applies no .dockerignore to a remote context.
+            NamedContext::Dir {
+                path,
+                ignore: Vec::new(),
+            }
         } else if source.contains("://") {
             bail!(
-                "--build-context {name}={source}: unsupported source (use a directory, docker-image:// or oci-layout://)"
+                "--build-context {name}={source}: unsupported source (use a directory, docker-image://, oci-layout://, git:// or http(s)://)"
             );
         } else {
             let path = std::path::absolute(source)

@@ -38,6 +38,16 @@ pub fn history_ids(context: &Path, args: &BuildArgs, dockerfile_text: &str) -> H
             context: "a build context from stdin".into(),
         };
     }
+    if crate::cmd::remote::is_remote(&args.context) {
+        // A remote context is fetched into a new temp directory each
+        // time: the URL (with its ref) and `-f` as given name its place.
+        let file = args.file.as_deref().unwrap_or("");
+        return HistoryIds {
+            exact: digest_of(&["remote", &args.context, file, target]),
+            same_dockerfile,
+            context: args.context.clone(),
+        };
+    }
     let context = absolute(context).to_string_lossy().into_owned();
     HistoryIds {
         exact: digest_of(&[&context, &dockerfile.to_string_lossy(), target]),

@@ -16,6 +16,7 @@ pub mod django;
 pub mod kill;
 pub mod lazy;
 pub mod registry;
+pub mod servers;
 pub mod ssh;
 
 use serde_json::Value;

@@ -95,7 +95,7 @@ enum Archive {
     No,
 }
 
-fn tar_header_ok(block: &[u8]) -> bool {
+pub(crate) fn tar_header_ok(block: &[u8]) -> bool {
     if block.len() < 512 || block.iter().all(|b| *b == 0) {
         return false;
     }

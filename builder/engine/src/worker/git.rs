@@ -32,7 +32,7 @@ use tempfile::TempDir;
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     /// The source is not a git URL BuildKit accepts.
-    #[error("ADD {src}: {message}")]
+    #[error("git source {src}: {message}")]
     Url {
         /// The source as written.
         src: String,
@@ -41,14 +41,14 @@ pub enum GitError {
     },
     /// An ssh source without an agent to authenticate with.
     #[error(
-        "ADD {url}: fetching a git repository over ssh needs an SSH agent: no SSH key \"default\" forwarded (pass --ssh default, which uses $SSH_AUTH_SOCK)"
+        "git repository {url}: fetching over ssh needs an SSH agent: no SSH key \"default\" forwarded (pass --ssh default, which uses $SSH_AUTH_SOCK)"
     )]
     NoAgent {
         /// The repository.
         url: String,
     },
     /// A git command failed.
-    #[error("ADD {url}: git {args} failed: {stderr}")]
+    #[error("git repository {url}: git {args} failed: {stderr}")]
     Command {
         /// The repository.
         url: String,
@@ -58,7 +58,7 @@ pub enum GitError {
         stderr: String,
     },
     /// The ref names nothing in the repository.
-    #[error("ADD {url}: the repository has no branch or tag {reference:?}")]
+    #[error("git repository {url}: no branch or tag {reference:?}")]
     RefNotFound {
         /// The repository.
         url: String,
@@ -66,7 +66,9 @@ pub enum GitError {
         reference: String,
     },
     /// `--checksum` names another commit than the ref resolves to.
-    #[error("ADD {url}#{reference}: checksum mismatch: expected commit {expected}, got {actual}")]
+    #[error(
+        "git repository {url}#{reference}: checksum mismatch: expected commit {expected}, got {actual}"
+    )]
     Checksum {
         /// The repository.
         url: String,
@@ -78,7 +80,7 @@ pub enum GitError {
         actual: String,
     },
     /// The temp directory or the checkout's files failed.
-    #[error("ADD {url}: {path}: {source}")]
+    #[error("git repository {url}: {path}: {source}")]
     Io {
         /// The repository.
         url: String,
@@ -102,6 +104,19 @@ pub(crate) struct Checkout {
 }
 
 impl Checkout {
+    /// A new, empty directory under the store's `tmp/` (named `PREFIX…`),
+    /// locked for as long as the value lives.
+    pub(crate) fn create(store: &Store, prefix: &str) -> std::io::Result<Checkout> {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(store.root().join("tmp"))?;
+        let lock = File::open(dir.path())?;
+        // A new directory cannot be locked by anyone else; without flock
+        // the checkout still works.
+        let _ = lock.try_lock();
+        Ok(Checkout { dir, _lock: lock })
+    }
+
     /// The checked-out tree.
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()
@@ -324,15 +339,8 @@ fn fetch(
 ) -> Result<Checkout, GitError> {
     let url = source.url.as_str();
     let io = |path: &Path| io_err(url, path);
-    let tmp_root = store.root().join("tmp");
-    let dir = tempfile::Builder::new()
-        .prefix("git-")
-        .tempdir_in(&tmp_root)
-        .map_err(io(&tmp_root))?;
-    let lock_file = File::open(dir.path()).map_err(io(dir.path()))?;
-    // A new directory cannot be locked by anyone else; without flock the
-    // checkout still works.
-    let _ = lock_file.try_lock();
+    let checkout = Checkout::create(store, "git-").map_err(io(&store.root().join("tmp")))?;
+    let dir = &checkout.dir;
     let at = Some(dir.path());
     runner.git(at, &["init", "-q"])?;
     runner.git(at, &["remote", "add", "origin", url])?;
@@ -381,10 +389,7 @@ fn fetch(
         std::fs::remove_dir_all(&dot_git).map_err(io(&dot_git))?;
     }
     super::copy::set_times(dir.path(), dir.path(), time, &|_, _| true).map_err(io(dir.path()))?;
-    Ok(Checkout {
-        dir,
-        _lock: lock_file,
-    })
+    Ok(checkout)
 }
 
 #[cfg(test)]

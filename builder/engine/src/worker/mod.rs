@@ -17,6 +17,7 @@ mod git;
 mod git_source;
 mod listing;
 mod mount_share;
+mod remote;
 mod run;
 mod sources;
 mod ssh;
@@ -29,6 +30,9 @@ pub use error::WorkerError;
 pub use fetch::FetchError;
 pub use git::GitError;
 pub use mount_share::{pack_cache_mounts, plan_cache_mounts, restore_cache_mounts};
+pub use remote::{
+    DOWNLOADED_FILE, RemoteContext, RemoteError, RemoteKind, RemoteOptions, fetch_context,
+};
 pub use sources::NamedContext;
 
 use crate::image::BaseImages;
@@ -64,6 +68,10 @@ pub struct WorkerOptions {
     /// Caches imported with `--cache-from`: a layer blob the store lacks
     /// is fetched from them before it is extracted.
     pub imported: Option<std::sync::Arc<dyn strata_cache::ImportedCache>>,
+    /// The main context is a temporary directory (fetched from a URL, or
+    /// unpacked from stdin): its stat cache is kept in memory only, since
+    /// the next build's directory is another one.
+    pub temporary_context: bool,
 }
 
 /// How steps get a writable root over their parent's layers.
@@ -136,7 +144,12 @@ impl Worker {
         let context_abs = std::path::absolute(&context).map_err(error::io_err(&context))?;
         let stat_dir = sources::stat_cache_dir(store.root(), &context_abs);
         // Read only when a selection is not answered by the memo.
-        let hasher = ContentHasher::new(StatCache::open_lazy(stat_dir));
+        let stat_cache = if opts.temporary_context {
+            StatCache::in_memory()
+        } else {
+            StatCache::open_lazy(stat_dir)
+        };
+        let hasher = ContentHasher::new(stat_cache);
         let cache_mounts = CacheMounts::open(store.root().join("cache-mounts-v1"))?;
         let store_lease = store.lease()?;
         let records = strata_cache::RecordStore::open(store.root().join("cache-v1"))
