@@ -171,6 +171,12 @@ fn fetch_git(
     })
 }
 
+/// `RemoteError::Io` for `path` of `url`, for `map_err`.
+fn io_err(url: &str, path: &Path) -> impl FnOnce(std::io::Error) -> RemoteError + use<> {
+    let (url, path) = (url.to_string(), path.to_path_buf());
+    move |source| RemoteError::Io { url, path, source }
+}
+
 /// `subdir` of a checkout, which must be a directory inside it (a
 /// symbolic link on the way may not lead out).
 fn subdir(tree: &Checkout, url: &str, subdir: &str) -> Result<PathBuf, RemoteError> {
@@ -182,14 +188,7 @@ fn subdir(tree: &Checkout, url: &str, subdir: &str) -> Result<PathBuf, RemoteErr
         subdir: subdir.to_string(),
         message,
     };
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RemoteError::Io {
-            url: url.to_string(),
-            path,
-            source,
-        }
-    };
+    let io = |path: &Path| io_err(url, path);
     let top = tree.path().canonicalize().map_err(io(tree.path()))?;
     let wanted = tree.path().join(subdir);
     let real = match wanted.canonicalize() {
@@ -210,19 +209,9 @@ fn subdir(tree: &Checkout, url: &str, subdir: &str) -> Result<PathBuf, RemoteErr
 
 fn fetch_http(store: &Store, url: &str, unpack: bool) -> Result<RemoteContext, RemoteError> {
     let download = Fetcher::new().get(store, url, None)?;
-    let tree = Checkout::create(store, "context-").map_err(|source| RemoteError::Io {
-        url: url.to_string(),
-        path: store.root().join("tmp"),
-        source,
-    })?;
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RemoteError::Io {
-            url: url.to_string(),
-            path,
-            source,
-        }
-    };
+    let tree =
+        Checkout::create(store, "context-").map_err(io_err(url, &store.root().join("tmp")))?;
+    let io = |path: &Path| io_err(url, path);
     let file = download.file.path();
     let mut head = Vec::with_capacity(1024);
     std::fs::File::open(file)
