@@ -320,3 +320,73 @@ fn bad_urls_fail_with_a_clear_error() {
     assert!(b.stderr.contains("does not exist"), "{}", b.stderr);
     assert_eq!(entries(&env.root.join("tmp")), Vec::<String>::new());
 }
+
+#[test]
+fn a_git_context_over_ssh_uses_the_default_agent() {
+    if !have_tool("git") || !have_tool("ssh-agent") {
+        return;
+    }
+    let Some(sshd_bin) = common::ssh::sshd_binary() else {
+        return;
+    };
+    let env = Env::new();
+    let agent = common::ssh::agent_with_a_key(&env);
+    let sshd = common::ssh::Sshd::start(&sshd_bin, &env.path("sshd"), &agent.public_key);
+    let repo = make_repo(&env.path("git"));
+    let bare = env.path("git/repo.git");
+    git(
+        &repo,
+        &["clone", "-q", "--bare", ".", bare.to_str().unwrap()],
+    );
+    let url = format!("{}#v1:app", sshd.url(&bare));
+    let home = env.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let with_home = |c: &mut std::process::Command| {
+        c.env("HOME", &home);
+    };
+    let ssh = format!("default={}", agent.socket.display());
+    env.build_with(Path::new(&url), &["-t", "s", "--ssh", &ssh], with_home)
+        .ok();
+    assert_eq!(env.image("s").file("/app/main.txt").text(), "main at v1\n");
+    let b = env.build_with(Path::new(&url), &[], with_home).failed();
+    assert!(b.stderr.contains("--ssh default"), "{}", b.stderr);
+}
+
+#[test]
+fn build_checks_read_the_dockerfile_of_a_git_context() {
+    let env = Env::new();
+    let Some((daemon, _repo)) = served_repo(&env) else {
+        return;
+    };
+    let url = format!("{}#v1:app", daemon.url("repo"));
+    let out = common::run(
+        env.strata()
+            .args(["build", "--check", "-f", "Dockerfile.alt"])
+            .arg(&url),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no warnings found"),
+        "{out:?}"
+    );
+    // A Dockerfile with a warning in the repository is found and checked.
+    let repo = env.path("git/repo");
+    write(
+        &repo.join("app/Dockerfile.warn"),
+        "from busybox\nCOPY main.txt /\n",
+    );
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "warn"]);
+    let url = format!("{}#main:app", daemon.url("repo"));
+    let out = common::run(
+        env.strata()
+            .args(["build", "--check", "-f", "Dockerfile.warn"])
+            .arg(&url),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("ConsistentInstructionCasing") || stdout.contains("FromAsCasing"),
+        "{stdout}"
+    );
+}
