@@ -273,7 +273,16 @@ fn annotations_reach_the_manifest_of_the_store_and_of_each_output() {
             "stage": "ci",
         })
     );
-    assert_eq!(b.manifest_digest(), env.image("annotated").manifest_digest);
+    // The metadata names the exported image, as buildx's names its
+    // exporter's.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json"))
+            .expect("index JSON");
+    assert_eq!(
+        index["manifests"][0]["digest"].as_str(),
+        Some(b.manifest_digest().as_str())
+    );
+    assert_ne!(b.manifest_digest(), env.image("annotated").manifest_digest);
     let exported = skopeo_manifest(&layout, "latest");
     assert_eq!(
         exported["annotations"],
@@ -319,16 +328,19 @@ fn an_output_annotation_is_in_the_pushed_manifest() {
     let env = Env::new();
     let ctx = dockerfile_context(&env, "ctx", "FROM busybox\nRUN echo hi > /f\n", &[]);
     let name = format!("{}/app:1", reg.host());
-    env.build(
-        &ctx,
-        &[
-            "--annotation",
-            "org.opencontainers.image.title=app",
-            "-o",
-            &format!("type=image,name={name},push=true,annotation.pushed=yes"),
-        ],
-    )
-    .ok();
+    let built = env
+        .build(
+            &ctx,
+            &[
+                "-t",
+                "plain",
+                "--annotation",
+                "org.opencontainers.image.title=app",
+                "-o",
+                &format!("type=image,name={name},push=true,annotation.pushed=yes"),
+            ],
+        )
+        .ok();
     let raw = common::run_ok(std::process::Command::new("skopeo").args([
         "inspect",
         "--raw",
@@ -340,4 +352,17 @@ fn an_output_annotation_is_in_the_pushed_manifest() {
         manifest["annotations"],
         serde_json::json!({"org.opencontainers.image.title": "app", "pushed": "yes"})
     );
+    // The metadata names what was pushed (as buildx's), not the store's
+    // image without the output's annotation.
+    let inspect = common::run_ok(std::process::Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{name}"),
+    ]));
+    let inspect: serde_json::Value = serde_json::from_str(&inspect).expect("inspect JSON");
+    assert_eq!(
+        inspect["Digest"].as_str(),
+        Some(built.manifest_digest().as_str())
+    );
+    assert_ne!(built.manifest_digest(), env.image("plain").manifest_digest);
 }

@@ -435,20 +435,28 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
         .filter_map(|k| records.get(k).ok().flatten()?.layer)
         .map(|l| l.diff_id)
         .collect();
+    // What the build reports (metadata, --iidfile, -q): as buildx, the
+    // image its image exporter wrote, which a compression= or an output's
+    // annotations make differ from the store's.
+    let mut reported = image.clone();
     for (out, notes) in &outputs {
-        let image = output::converted(out, &store, &image, &built)?;
-        let image = crate::cmd::annotations::annotate(&store, &image, notes)?;
+        let exported = output::converted(out, &store, &image, &built)?;
+        let exported = crate::cmd::annotations::annotate(&store, &exported, notes)?;
         output::export(
             out,
             &store,
-            &image,
+            &exported,
             &solved.target.layers,
             &args.tags,
             layer.source_date_epoch,
             &registry_client,
         )?;
         progress.event(Event::Note(format!("exported {}", out.describe())));
+        if out.writes_image() {
+            reported = exported;
+        }
     }
+    let image = reported;
     let export_input = cache_share::ExportInput {
         store: &store,
         records: &records,

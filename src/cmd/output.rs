@@ -58,6 +58,14 @@ pub enum Output {
 }
 
 impl Output {
+    /// Whether the output writes an image manifest (not files).
+    pub fn writes_image(&self) -> bool {
+        matches!(
+            self,
+            Output::Image { .. } | Output::Oci { .. } | Output::Docker { .. }
+        )
+    }
+
     /// For progress messages.
     pub fn describe(&self) -> String {
         match self {
