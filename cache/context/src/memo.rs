@@ -11,8 +11,12 @@
 //!
 //! `selections.bin` is the magic `STRATASM`, a `u32` format version, a
 //! `u32` count, then per memo (newest first) the 32-byte fingerprint and
-//! the 32-byte selection digest. At most [`CAPACITY`] memos are kept; the
-//! oldest recorded go first. A file that does not parse is an empty memo.
+//! the 32-byte selection digest, and last the SHA-256 of everything
+//! before it. At most [`CAPACITY`] memos are kept; the oldest recorded go
+//! first. The file is replaced by a rename without an fsync (a build that
+//! records a memo would otherwise wait for the disk): after a crash it may
+//! be the old file or an empty or torn new one, which the checksum turns
+//! into an empty memo, as any file that does not parse.
 //!
 //! The fingerprint is a SHA-256 over everything the selection digest
 //! depends on except file content: the digest options, the roots, and per
@@ -38,7 +42,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 const MAGIC: &[u8; 8] = b"STRATASM";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const FILE_NAME: &str = "selections.bin";
 /// One memo: a fingerprint and the selection digest remembered under it.
 type Memo = ([u8; 32], [u8; 32]);
@@ -129,14 +133,14 @@ impl SelectionMemo {
             return Ok(());
         }
         fs::create_dir_all(dir).map_err(|e| ContextError::io(dir, e))?;
-        write_atomic(dir, FILE_NAME, &encode(memos))?;
+        write_atomic(dir, FILE_NAME, &encode(memos), false)?;
         self.dirty = false;
         Ok(())
     }
 }
 
 fn encode(memos: &[Memo]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + memos.len() * 64);
+    let mut out = Vec::with_capacity(48 + memos.len() * 64);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(memos.len() as u32).to_le_bytes());
@@ -144,11 +148,17 @@ fn encode(memos: &[Memo]) -> Vec<u8> {
         out.extend_from_slice(fp);
         out.extend_from_slice(digest);
     }
+    let sum = Sha256::digest(&out);
+    out.extend_from_slice(&sum);
     out
 }
 
 fn decode(bytes: &[u8]) -> Option<Vec<Memo>> {
-    let rest = bytes.strip_prefix(MAGIC)?;
+    let (body, sum) = bytes.split_last_chunk::<32>()?;
+    if Sha256::digest(body).as_slice() != sum {
+        return None;
+    }
+    let rest = body.strip_prefix(MAGIC)?;
     let (version, rest) = rest.split_first_chunk::<4>()?;
     let (count, rest) = rest.split_first_chunk::<4>()?;
     if u32::from_le_bytes(*version) != VERSION
@@ -398,10 +408,19 @@ mod tests {
         m.save().unwrap();
         let file = dir.path().join(FILE_NAME);
         let bytes = fs::read(&file).unwrap();
-        for cut in [0, 8, 15, bytes.len() - 1] {
+        for cut in [0, 8, 15, bytes.len() - 33, bytes.len() - 1] {
             fs::write(&file, &bytes[..cut]).unwrap();
             let mut m = SelectionMemo::new(Some(dir.path().to_path_buf()));
             assert_eq!(m.get(&[1; 32]).unwrap(), None, "cut at {cut}");
         }
+        // A torn write that kept the length: a digest byte changed.
+        let mut torn = bytes.clone();
+        torn[16 + 40] ^= 1;
+        fs::write(&file, &torn).unwrap();
+        let mut m = SelectionMemo::new(Some(dir.path().to_path_buf()));
+        assert_eq!(m.get(&[1; 32]).unwrap(), None, "checksum");
+        fs::write(&file, &bytes).unwrap();
+        let mut m = SelectionMemo::new(Some(dir.path().to_path_buf()));
+        assert_eq!(m.get(&[1; 32]).unwrap(), Some(Sha256Digest([2; 32])));
     }
 }

@@ -192,7 +192,7 @@ impl StatCache {
         }
         fs::create_dir_all(dir).map_err(|e| ContextError::io(dir, e))?;
         let bytes = encode(entries);
-        write_atomic(dir, FILE_NAME, &bytes)?;
+        write_atomic(dir, FILE_NAME, &bytes, true)?;
         self.dirty = false;
         Ok(())
     }
@@ -285,9 +285,17 @@ fn decode(bytes: &[u8]) -> Option<HashMap<String, Cached>> {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Writes `dir/file_name` crash-safely: a unique temporary file in `dir`,
-/// fsynced, renamed over the old one, then the directory fsynced.
-pub(crate) fn write_atomic(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<(), ContextError> {
+/// Writes `dir/file_name` through a unique temporary file in `dir` renamed
+/// over the old one. With `sync`, the file is fsynced before the rename
+/// and the directory after it; without, a crash may leave the old file, or
+/// a new one that is empty or torn, which the reader must detect (a
+/// checksum).
+pub(crate) fn write_atomic(
+    dir: &Path,
+    file_name: &str,
+    bytes: &[u8],
+    sync: bool,
+) -> Result<(), ContextError> {
     let unique = format!(
         ".{file_name}.{}.{}.{}.tmp",
         std::process::id(),
@@ -305,9 +313,14 @@ pub(crate) fn write_atomic(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<
             .open(&tmp)
             .map_err(|e| ContextError::io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| ContextError::io(&tmp, e))?;
-        f.sync_all().map_err(|e| ContextError::io(&tmp, e))?;
+        if sync {
+            f.sync_all().map_err(|e| ContextError::io(&tmp, e))?;
+        }
         let dest = dir.join(file_name);
         fs::rename(&tmp, &dest).map_err(|e| ContextError::io(&dest, e))?;
+        if !sync {
+            return Ok(());
+        }
         let d = fs::File::open(dir).map_err(|e| ContextError::io(dir, e))?;
         d.sync_all().map_err(|e| ContextError::io(dir, e))
     })();
