@@ -454,6 +454,25 @@ pub struct BuildArgs {
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
 
+    /// docker's legacy `--rm` (default true): strata never keeps a RUN's
+    /// container, so `--rm=false` is refused.
+    #[arg(long, hide = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true",
+          value_parser = BoolishValueParser::new())]
+    pub rm: bool,
+
+    /// docker's legacy `--force-rm`: strata removes a RUN's container
+    /// whether it failed or not, which is what it asks for.
+    #[arg(long, hide = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true",
+          value_parser = BoolishValueParser::new())]
+    pub force_rm: bool,
+
+    /// docker's legacy resource and isolation flags, which buildx accepts
+    /// and ignores: refused by name (`--memory`, `--cpu-shares`, …).
+    #[command(flatten)]
+    pub legacy: LegacyBuildFlags,
+
     /// Layer compression: `gzip` (default) or `zstd`.
     #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd"])]
     pub compression: String,
@@ -480,4 +499,63 @@ pub struct BuildArgs {
     /// `--target` every stage is checked.
     #[arg(long, conflicts_with = "print")]
     pub check: bool,
+}
+
+/// The flags of docker's legacy builder that buildx hides and ignores.
+/// strata refuses each by name, so a script does not silently lose them.
+#[derive(Debug, Default, Args)]
+pub struct LegacyBuildFlags {
+    /// Refused: memory limit.
+    #[arg(short = 'm', long, hide = true)]
+    pub memory: Option<String>,
+    /// Refused: memory plus swap limit.
+    #[arg(long, hide = true)]
+    pub memory_swap: Option<String>,
+    /// Refused: CPU shares.
+    #[arg(short = 'c', long, hide = true)]
+    pub cpu_shares: Option<String>,
+    /// Refused: CFS period.
+    #[arg(long, hide = true)]
+    pub cpu_period: Option<String>,
+    /// Refused: CFS quota.
+    #[arg(long, hide = true)]
+    pub cpu_quota: Option<String>,
+    /// Refused: CPUs allowed.
+    #[arg(long, hide = true)]
+    pub cpuset_cpus: Option<String>,
+    /// Refused: memory nodes allowed.
+    #[arg(long, hide = true)]
+    pub cpuset_mems: Option<String>,
+    /// Refused: container isolation technology.
+    #[arg(long, hide = true)]
+    pub isolation: Option<String>,
+    /// Refused: security options.
+    #[arg(long, hide = true)]
+    pub security_opt: Vec<String>,
+    /// Refused: squash new layers into one.
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub squash: Option<String>,
+    /// Refused: gzip the context sent to a daemon.
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub compress: Option<String>,
+}
+
+impl LegacyBuildFlags {
+    /// The first flag given, as `--name`.
+    pub fn first_given(&self) -> Option<&'static str> {
+        let given = [
+            ("--memory", self.memory.is_some()),
+            ("--memory-swap", self.memory_swap.is_some()),
+            ("--cpu-shares", self.cpu_shares.is_some()),
+            ("--cpu-period", self.cpu_period.is_some()),
+            ("--cpu-quota", self.cpu_quota.is_some()),
+            ("--cpuset-cpus", self.cpuset_cpus.is_some()),
+            ("--cpuset-mems", self.cpuset_mems.is_some()),
+            ("--isolation", self.isolation.is_some()),
+            ("--security-opt", !self.security_opt.is_empty()),
+            ("--squash", self.squash.is_some()),
+            ("--compress", self.compress.is_some()),
+        ];
+        given.into_iter().find(|(_, on)| *on).map(|(name, _)| name)
+    }
 }

@@ -49,6 +49,15 @@ fn refuse_unsupported(args: &BuildArgs) -> Result<()> {
              instances; drop the flag (the store is chosen with --root)"
         );
     }
+    if !args.rm {
+        bail!("--rm=false: strata keeps no intermediate containers to leave behind");
+    }
+    if let Some(flag) = args.legacy.first_given() {
+        bail!(
+            "{flag}: a flag of docker's legacy builder, which buildx ignores; strata does not \
+             have it (no resource limits, isolation modes or squashing): drop it"
+        );
+    }
     let llb = matches!(args.print, Some(p) if p != crate::cli::PrintMode::Plan);
     if llb && (!args.add_hosts.is_empty() || args.shm_size.is_some() || !args.ulimits.is_empty()) {
         bail!(
