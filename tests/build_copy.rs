@@ -379,13 +379,20 @@ COPY tree /d/
     let ctx = dockerfile_context(&env, "last-copy", base, files);
     chmod(&ctx.join("tree/run.sh"), 0o755);
     std::os::unix::fs::symlink("deep/er", ctx.join("tree/link")).expect("symlink");
-    env.build(&ctx, &["-t", "listed"]).ok();
+    // The RUN before the COPY stamps the wall clock on the directories
+    // the COPY writes into; clamp it so that two runs in different seconds
+    // still give the same COPY layer (the test was flaky without it).
+    let clamp = |cmd: &mut std::process::Command| {
+        cmd.env("SOURCE_DATE_EPOCH", "1700000000");
+    };
+    env.build_with(&ctx, &["-t", "listed"], clamp).ok();
     write(
         &ctx.join("Dockerfile"),
         &format!("{base}RUN touch /after\n"),
     );
     // --no-cache: the COPY must run again, copying this time.
-    env.build(&ctx, &["-t", "copied", "--no-cache"]).ok();
+    env.build_with(&ctx, &["-t", "copied", "--no-cache"], clamp)
+        .ok();
     let (listed, copied) = (env.image("listed"), env.image("copied"));
     let (listed_tars, copied_tars) = (listed.layer_tars(), copied.layer_tars());
     assert_eq!(listed_tars.len() + 1, copied_tars.len());
