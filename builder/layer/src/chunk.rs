@@ -44,27 +44,38 @@ pub struct ChunkEntry {
     pub offset: u64,
     /// Size of the compressed chunk.
     pub size: u64,
-    /// SHA-256 of the compressed chunk, to verify a copy later.
+    /// SHA-256 of the compressed chunk.
     pub compressed_sha256: [u8; 32],
+    /// [`strata_store::chunk_checksum`] of the compressed chunk, to check
+    /// a copy later.
+    pub compressed_xxh3: u64,
     /// True when the compressed bytes came from the cache.
     pub reused: bool,
 }
 
-/// The compressed form of a chunk with the SHA-256 of those bytes, so a
-/// chunk copied from a cache that verified it is not hashed again.
+/// The compressed form of a chunk with the SHA-256 and the checksum of
+/// those bytes, so a chunk copied from a cache that checked it is not
+/// hashed again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompressedChunk {
     /// The gzip member or zstd frame.
     pub bytes: Vec<u8>,
     /// SHA-256 of `bytes`.
     pub sha256: [u8; 32],
+    /// [`strata_store::chunk_checksum`] of `bytes`.
+    pub xxh3: u64,
 }
 
 impl CompressedChunk {
     /// Wraps compressed bytes, hashing them.
     pub fn new(bytes: Vec<u8>) -> CompressedChunk {
         let sha256 = Sha256::digest(&bytes).into();
-        CompressedChunk { bytes, sha256 }
+        let xxh3 = strata_store::chunk_checksum(&bytes);
+        CompressedChunk {
+            bytes,
+            sha256,
+            xxh3,
+        }
     }
 }
 

@@ -338,6 +338,7 @@ fn cached_chunk(data: &[u8], compression: Compression, cache: &dyn ChunkCache) -
         offset: 0, // set when written
         size: chunk.bytes.len() as u64,
         compressed_sha256: chunk.sha256,
+        compressed_xxh3: chunk.xxh3,
         reused,
     };
     Ok(Done {

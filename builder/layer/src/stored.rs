@@ -64,6 +64,7 @@ impl StoreChunks {
                 offset: c.offset,
                 size: c.size,
                 compressed_sha256: hex::encode(c.compressed_sha256),
+                xxh3: Some(format!("{:016x}", c.compressed_xxh3)),
             })
             .collect();
         self.store.write_chunk_map(&format, blob, &records)
@@ -84,8 +85,12 @@ impl ChunkCache for StoreChunks {
             // An unreadable chunk folder only means compressing again.
             self.store.chunk_index(&format).ok()
         });
-        let (bytes, sha256) = index.as_ref()?.read(&hex::encode(key.sha256))?;
+        let chunk = index.as_ref()?.read(&hex::encode(key.sha256))?;
         self.hits.fetch_add(1, Ordering::Relaxed);
-        Some(CompressedChunk { bytes, sha256 })
+        Some(CompressedChunk {
+            bytes: chunk.bytes,
+            sha256: chunk.sha256,
+            xxh3: chunk.xxh3,
+        })
     }
 }

@@ -445,6 +445,7 @@ mod tests {
             offset,
             size: 5,
             compressed_sha256: "00".repeat(32),
+            xxh3: None,
         };
         let map = |blob: &Digest| {
             f.store

@@ -50,7 +50,7 @@ mod walk;
 
 pub use blob::BlobWriter;
 pub use check::{BlobInfo, CheckReport, CorruptBlob, TempFile};
-pub use chunks::{CHUNKS_DIR, ChunkIndex, ChunkRecord};
+pub use chunks::{CHUNKS_DIR, ChunkIndex, ChunkRecord, StoredChunk, chunk_checksum};
 pub use digest::{Digest, DigestError};
 pub use index::{Descriptor, REF_NAME};
 pub use lease::{GC_LOCK, LEASES_DIR, Lease, Leased};
