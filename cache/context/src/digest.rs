@@ -29,7 +29,7 @@ use crate::entry::{EntryKind, Meta};
 use crate::error::ContextError;
 use crate::memo::{self, SelectionMemo};
 use crate::select::{SelectedEntry, Selection};
-use crate::statcache::{StatCache, StatKey};
+use crate::statcache::{NS_PER_SEC, StatCache, StatKey, is_trustworthy};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 use std::cell::RefCell;
@@ -39,7 +39,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A SHA-256 digest; displays as `sha256:<hex>`.
@@ -116,6 +116,25 @@ pub struct ContentHasher {
     files_read: AtomicU64,
     cache_hits: AtomicU64,
     memo_hits: u64,
+    /// Selections digested while some of their files were racy, to be
+    /// memoized on [`ContentHasher::save`] once those are confirmed.
+    pending: Vec<Pending>,
+}
+
+/// A selection digested while some of its files were too recent to be
+/// vouched for by their stat (see the `memo` module). When the build
+/// saves, those files are read again; if they kept their stat and their
+/// content, the selection's digest is remembered after all, so the first
+/// no-op after a build of freshly written files can use the memo.
+#[derive(Debug)]
+struct Pending {
+    root: PathBuf,
+    selection: Selection,
+    options: DigestOptions,
+    digest: Sha256Digest,
+    /// Each racy file: its context path, its stat at the walk and the
+    /// digest of the content read then.
+    racy: Vec<(String, StatKey, [u8; 32])>,
 }
 
 const READ_BUF: usize = 256 * 1024;
@@ -136,6 +155,7 @@ impl ContentHasher {
             files_read: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             memo_hits: 0,
+            pending: Vec::new(),
         }
     }
 
@@ -165,10 +185,52 @@ impl ContentHasher {
     }
 
     /// Saves the stat cache and the selection memo if they changed
-    /// (crash-safe).
+    /// (crash-safe), after confirming the racy files of selections that
+    /// could not be memoized when they were digested.
     pub fn save(&mut self) -> Result<(), ContextError> {
+        self.confirm_pending()?;
         self.cache.save()?;
         self.memo.save()
+    }
+
+    /// Memoizes each pending selection whose racy files are now old enough
+    /// to be vouched for, and still have the stat and content they had at
+    /// the walk. They are read again now: a write between the walk and now
+    /// either changed their stat or their content (both checked), and a
+    /// write after now gives them a ctime at least a second newer than the
+    /// one recorded, so the fingerprint no longer matches. A second of
+    /// margin covers the coarse clock file times come from.
+    fn confirm_pending(&mut self) -> Result<(), ContextError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+            .saturating_sub(NS_PER_SEC);
+        for mut p in std::mem::take(&mut self.pending) {
+            let old_enough = p.racy.iter().all(|(_, key, _)| {
+                is_trustworthy(key.mtime_ns, now) && is_trustworthy(key.ctime_ns, now)
+            });
+            if !old_enough {
+                continue;
+            }
+            let confirmed = p.racy.par_iter().all(|(path, key, digest)| {
+                matches!(read_digest(&p.root.join(path), key), Ok((d, true, _)) if d == *digest)
+            });
+            if !confirmed {
+                continue;
+            }
+            for (path, key, digest) in &p.racy {
+                self.cache.insert(path, *key, now, *digest);
+            }
+            p.selection.scanned_at_ns = now;
+            if let Some(fp) = memo::fingerprint(&p.selection, p.options) {
+                self.memo.insert(fp, p.digest)?;
+            }
+        }
+        Ok(())
     }
 
     /// Digests a selection made from the context at `root`.
@@ -264,12 +326,47 @@ impl ContentHasher {
             put_str(&mut h, r.path.as_bytes());
         }
         let digest = Sha256Digest(h.finalize().into());
-        if let Some(fp) = fingerprint
-            && all_stable
-        {
-            self.memo.insert(fp, digest)?;
+        match fingerprint {
+            Some(fp) if all_stable => self.memo.insert(fp, digest)?,
+            None if all_stable && self.memo.persistent() => {
+                self.defer_memo(root, selection, options, digest, &contents);
+            }
+            _ => {}
         }
         Ok(SelectionDigest { digest, manifest })
+    }
+
+    /// Keeps a selection that had no fingerprint (racy files) for
+    /// [`ContentHasher::save`] to confirm.
+    fn defer_memo(
+        &mut self,
+        root: &Path,
+        selection: &Selection,
+        options: DigestOptions,
+        digest: Sha256Digest,
+        contents: &HashMap<&str, [u8; 32]>,
+    ) {
+        let scanned = selection.scanned_at_ns;
+        let mut racy = Vec::new();
+        for e in &selection.entries {
+            let m = &e.meta;
+            if m.kind != EntryKind::File
+                || (is_trustworthy(m.mtime_ns, scanned) && is_trustworthy(m.ctime_ns, scanned))
+            {
+                continue;
+            }
+            let Some(content) = contents.get(e.path.as_str()) else {
+                return;
+            };
+            racy.push((e.path.clone(), StatKey::from(m), *content));
+        }
+        self.pending.push(Pending {
+            root: root.to_path_buf(),
+            selection: selection.clone(),
+            options,
+            digest,
+            racy,
+        });
     }
 
     /// Content digests of every regular file of the selection, by context
@@ -320,43 +417,50 @@ impl ContentHasher {
     /// Hashes one file; `stable` is false when its stat changed since the
     /// walk (then the digest is used but not remembered).
     fn hash_file(&self, path: &Path, key: &StatKey) -> Result<([u8; 32], bool), ContextError> {
-        let mut f = File::open(path).map_err(|e| ContextError::io(path, e))?;
-        let mut h = Sha256::new();
-        let mut total = 0u64;
-        BUF.with(|buf| -> Result<(), ContextError> {
-            let mut buf = buf.borrow_mut();
-            if buf.len() < READ_BUF {
-                buf.resize(READ_BUF, 0);
-            }
-            loop {
-                let n = match f.read(&mut buf[..]) {
-                    Ok(0) => return Ok(()),
-                    Ok(n) => n,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(ContextError::io(path, e)),
-                };
-                h.update(&buf[..n]);
-                total += n as u64;
-            }
-        })?;
+        let (digest, stable, total) = read_digest(path, key)?;
         self.bytes_read.fetch_add(total, Ordering::Relaxed);
         self.files_read.fetch_add(1, Ordering::Relaxed);
-        let after = f.metadata().map_err(|e| ContextError::io(path, e))?;
-        let stable = after.ino() == key.ino
-            && after.size() == key.size
-            && total == key.size
-            && after
-                .mtime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(after.mtime_nsec())
-                == key.mtime_ns
-            && after
-                .ctime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(after.ctime_nsec())
-                == key.ctime_ns;
-        Ok((h.finalize().into(), stable))
+        Ok((digest, stable))
     }
+}
+
+/// The SHA-256 of a file's content, whether the file still has the stat
+/// `key` after it was read, and the bytes read.
+fn read_digest(path: &Path, key: &StatKey) -> Result<([u8; 32], bool, u64), ContextError> {
+    let mut f = File::open(path).map_err(|e| ContextError::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut total = 0u64;
+    BUF.with(|buf| -> Result<(), ContextError> {
+        let mut buf = buf.borrow_mut();
+        if buf.len() < READ_BUF {
+            buf.resize(READ_BUF, 0);
+        }
+        loop {
+            let n = match f.read(&mut buf[..]) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ContextError::io(path, e)),
+            };
+            h.update(&buf[..n]);
+            total += n as u64;
+        }
+    })?;
+    let after = f.metadata().map_err(|e| ContextError::io(path, e))?;
+    let stable = after.ino() == key.ino
+        && after.size() == key.size
+        && total == key.size
+        && after
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(after.mtime_nsec())
+            == key.mtime_ns
+        && after
+            .ctime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(after.ctime_nsec())
+            == key.ctime_ns;
+    Ok((h.finalize().into(), stable, total))
 }
 
 fn put_str(h: &mut Sha256, bytes: &[u8]) {

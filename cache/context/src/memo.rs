@@ -27,7 +27,10 @@
 //! more strictly: a fingerprint exists only when every file's mtime *and*
 //! ctime are in an earlier second than the moment the walk started. A
 //! later write to such a file gives it a newer ctime (and, unless reset,
-//! mtime), so the same fingerprint means the same content.
+//! mtime), so the same fingerprint means the same content. A selection
+//! whose files were too recent is memoized later, when the build saves,
+//! if its racy files have aged past a second and read back with the same
+//! stat and content (see [`crate::ContentHasher::save`]).
 
 use crate::digest::{DigestOptions, Sha256Digest};
 use crate::entry::EntryKind;

@@ -38,7 +38,7 @@ const MAGIC: &[u8; 8] = b"STRATASC";
 const VERSION: u32 = 1;
 const FILE_NAME: &str = "entries.bin";
 const FIXED_LEN: usize = 8 * 3 + 8 * 2 + 4 + 8 + 32;
-const NS_PER_SEC: i64 = 1_000_000_000;
+pub(crate) const NS_PER_SEC: i64 = 1_000_000_000;
 
 /// The identity of a file's content as `lstat` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

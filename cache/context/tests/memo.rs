@@ -69,16 +69,82 @@ fn an_unchanged_selection_is_recalled_without_reading_the_stat_cache() {
     assert!(h.stat_cache().is_empty(), "the stat cache was never loaded");
 }
 
+/// Gives `path` an mtime an hour ahead: racy at any walk and any save.
+fn mtime_in_the_future(path: &Path) {
+    let f = fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(3600))
+        .unwrap();
+}
+
 #[test]
 fn a_memo_is_not_recorded_while_a_file_is_racy() {
     let dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     sample(dir.path());
-    // No wait: the files' ctimes are in the second of the walk.
+    mtime_in_the_future(&dir.path().join("requirements.txt"));
     memoized(dir.path(), cache.path());
+    let_ctimes_age();
     let (again, h) = memoized(dir.path(), cache.path());
     assert_eq!(h.memo_hits(), 0);
     assert!(again.manifest.is_some());
+}
+
+/// The bench's first no-op after a cold build walked entry by entry: the
+/// project was written in the second of the cold build's walk, so that
+/// build recorded no memo.
+#[test]
+fn a_selection_of_fresh_files_is_memoized_when_the_build_saves_a_second_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    sample(dir.path());
+    let ctx = BuildContext::new(dir.path(), &[]).unwrap();
+    let sel = select(&ctx, &["."]);
+    let mut h = ContentHasher::new(StatCache::open_lazy(cache.path()));
+    let first = h
+        .digest_memoized(dir.path(), &sel, DigestOptions::default())
+        .unwrap();
+    let_ctimes_age();
+    let_ctimes_age();
+    h.save().unwrap();
+    assert_eq!(h.files_read(), 2, "confirming reads are not counted");
+
+    let (second, h) = memoized(dir.path(), cache.path());
+    assert_eq!(second.digest, first.digest);
+    assert_eq!(second.manifest, None, "recalled");
+    assert_eq!(h.memo_hits(), 1);
+    assert_eq!(second.digest, fresh(dir.path()));
+}
+
+#[test]
+fn a_fresh_file_rewritten_before_the_save_is_not_memoized() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    sample(dir.path());
+    let ctx = BuildContext::new(dir.path(), &[]).unwrap();
+    let sel = select(&ctx, &["."]);
+    let mut h = ContentHasher::new(StatCache::open_lazy(cache.path()));
+    h.digest_memoized(dir.path(), &sel, DigestOptions::default())
+        .unwrap();
+    // Same size, and the mtime set back: only the ctime and the content
+    // tell.
+    let views = dir.path().join("mysite/views.py");
+    let mtime = fs::metadata(&views).unwrap().modified().unwrap();
+    fs::write(&views, "def index(): PASS\n").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&views)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let_ctimes_age();
+    let_ctimes_age();
+    h.save().unwrap();
+
+    let_ctimes_age();
+    let (again, h) = memoized(dir.path(), cache.path());
+    assert_eq!(h.memo_hits(), 0, "the walk-time digest is not recalled");
+    assert!(again.manifest.is_some());
+    assert_eq!(again.digest, fresh(dir.path()));
 }
 
 #[test]
