@@ -4,7 +4,7 @@
 //!
 //! Matching the rules against paths is the context crate's job.
 
-use strata_plan::IgnoreRule;
+use strata_plan::{IgnoreRule, clean_path};
 
 /// A `.dockerignore` line that cannot be a rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,31 +16,6 @@ pub struct IgnoreFileError {
     pub line: usize,
     /// What is wrong.
     pub message: String,
-}
-
-/// Cleans a slash path lexically, like Go's `filepath.Clean`.
-pub fn clean(path: &str) -> String {
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => match parts.last() {
-                Some(&last) if last != ".." => {
-                    parts.pop();
-                }
-                _ if rooted => {}
-                _ => parts.push(".."),
-            },
-            other => parts.push(other),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
 }
 
 /// Parses `.dockerignore` text.
@@ -66,7 +41,7 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<IgnoreRule>, IgnoreFileError>
                 });
             }
         }
-        let mut cleaned = clean(pattern);
+        let mut cleaned = clean_path(pattern);
         if cleaned.len() > 1 && cleaned.starts_with('/') {
             cleaned.remove(0);
         }
@@ -106,13 +81,5 @@ mod tests {
     fn lone_bang_is_an_error() {
         let e = parse("a\n!\n", ".dockerignore").unwrap_err();
         assert_eq!(e.line, 2);
-    }
-
-    #[test]
-    fn clean_paths() {
-        assert_eq!(clean("a//b/./c/.."), "a/b");
-        assert_eq!(clean("../x"), "../x");
-        assert_eq!(clean("/../x"), "/x");
-        assert_eq!(clean("./"), ".");
     }
 }

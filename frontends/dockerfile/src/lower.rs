@@ -536,7 +536,7 @@ pub(crate) fn expansion_error(
 /// `path` made absolute against the working directory, and cleaned.
 pub(crate) fn join(workdir: &str, path: &str) -> String {
     if path.starts_with('/') {
-        return crate::dockerignore::clean(path);
+        return strata_plan::clean_path(path);
     }
-    crate::dockerignore::clean(&format!("/{workdir}/{path}"))
+    strata_plan::clean_path(&format!("/{workdir}/{path}"))
 }

@@ -1,7 +1,8 @@
 //! `.dockerignore` reading, checked against moby's `ignorefile.ReadAll`.
 #![allow(clippy::unwrap_used)]
 
-use strata_dockerfile::dockerignore::{clean, parse};
+use strata_dockerfile::dockerignore::parse;
+use strata_plan::clean_path as clean;
 
 fn rules(text: &str) -> Vec<String> {
     parse(text, ".dockerignore")

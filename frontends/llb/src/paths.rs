@@ -1,32 +1,7 @@
 //! Slash-separated path helpers with Go's `path.Clean`/`path.Join` semantics,
 //! which BuildKit applies to every path it puts in LLB.
 
-/// Cleans a path lexically: removes `.` and empty segments, resolves `..`
-/// (never above the root of an absolute path). Returns `.` for an empty
-/// relative result and `/` for an empty absolute one.
-pub(crate) fn clean(path: &str) -> String {
-    let absolute = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|p| *p != "..") {
-                    parts.pop();
-                } else if !absolute {
-                    parts.push("..");
-                }
-            }
-            other => parts.push(other),
-        }
-    }
-    let body = parts.join("/");
-    match (absolute, body.is_empty()) {
-        (true, _) => format!("/{body}"),
-        (false, true) => ".".to_string(),
-        (false, false) => body,
-    }
-}
+pub(crate) use strata_plan::clean_path as clean;
 
 /// Joins `path` onto `dir` unless it is absolute, then cleans the result.
 pub(crate) fn join(dir: &str, path: &str) -> String {
@@ -57,15 +32,6 @@ pub(crate) fn join_keep_slash(dir: &str, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clean_matches_go_path_clean() {
-        assert_eq!(clean(""), ".");
-        assert_eq!(clean("/"), "/");
-        assert_eq!(clean("a/./b/../c/"), "a/c");
-        assert_eq!(clean("/../a//b"), "/a/b");
-        assert_eq!(clean("../a"), "../a");
-    }
 
     #[test]
     fn join_keeps_only_requested_slashes() {

@@ -26,11 +26,13 @@
 mod config;
 mod copy;
 mod dump;
+mod path;
 mod remote;
 mod run;
 
 pub use config::{Command, ConfigEdit, Healthcheck, HealthcheckTest};
 pub use copy::{CopySource, CopySources, CopyStep, HeredocFile};
+pub use path::clean_path;
 pub use remote::{SourceKind, is_scp_like, url_file_name};
 pub use run::{
     BindMount, CacheMount, CacheSharing, Mount, NetworkMode, RunSandbox, RunStep, SecretMount,
