@@ -91,11 +91,6 @@ impl<W: BlobSink> Sink<W> {
         threads: usize,
         cache: Arc<dyn ChunkCache>,
     ) -> io::Result<Self> {
-        let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            threads
-        };
         let stage = match compression {
             Compression::None => Stage::Plain(Box::new(Plain {
                 out: BlobOut::new(out),

@@ -77,13 +77,17 @@ pub(crate) struct ChunkPipeline<W: BlobSink> {
 }
 
 impl<W: BlobSink> ChunkPipeline<W> {
+    /// A pipeline compressing on `threads` worker threads (0: one per core).
     pub fn new(
         out: W,
         compression: Compression,
         threads: usize,
         cache: Arc<dyn ChunkCache>,
     ) -> io::Result<Self> {
-        let threads = threads.max(1);
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         let limit = 2 * threads as u64 + 1;
         let (job_tx, job_rx) = channel::<Job>();
         let (done_tx, done_rx) = channel();

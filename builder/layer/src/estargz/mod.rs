@@ -211,10 +211,9 @@ struct TocWriter<W: BlobSink> {
 
 impl<W: BlobSink> TocWriter<W> {
     fn new(out: W, level: u32, cache: Arc<dyn ChunkCache>) -> io::Result<Self> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let gzip = Compression::Gzip { level };
         Ok(TocWriter {
-            pipeline: ChunkPipeline::new(out, gzip, threads, cache)?,
+            pipeline: ChunkPipeline::new(out, gzip, 0, cache)?,
             level,
             entries: Vec::new(),
             buf: vec![0; 256 * 1024],

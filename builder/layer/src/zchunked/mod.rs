@@ -131,10 +131,9 @@ struct ChunkedWriter<W: BlobSink> {
 
 impl<W: BlobSink> ChunkedWriter<W> {
     fn new(out: W, level: i32, cache: Arc<dyn ChunkCache>) -> io::Result<Self> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let zstd = Compression::Zstd { level };
         Ok(ChunkedWriter {
-            pipeline: ChunkPipeline::new(out, zstd, threads, cache)?,
+            pipeline: ChunkPipeline::new(out, zstd, 0, cache)?,
             level,
             split: TarSplit::new(level)?,
             entries: Vec::new(),
