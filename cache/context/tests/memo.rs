@@ -29,15 +29,27 @@ fn let_ctimes_age() {
     std::thread::sleep(Duration::from_millis(1100));
 }
 
-fn memoized(root: &Path, cache_dir: &Path) -> (MemoDigest, ContentHasher) {
+/// The whole context digested with the memo, not saved yet.
+fn unsaved(root: &Path, cache_dir: &Path) -> (MemoDigest, ContentHasher) {
     let mut h = ContentHasher::new(StatCache::open_lazy(cache_dir));
     let ctx = BuildContext::new(root, &[]).unwrap();
     let sel = select(&ctx, &["."]);
     let d = h
         .digest_memoized(root, &sel, DigestOptions::default())
         .unwrap();
+    (d, h)
+}
+
+/// The whole context digested with the memo, then saved.
+fn memoized(root: &Path, cache_dir: &Path) -> (MemoDigest, ContentHasher) {
+    let (d, mut h) = unsaved(root, cache_dir);
     h.save().unwrap();
     (d, h)
+}
+
+fn set_mtime(path: &Path, time: std::time::SystemTime) {
+    let f = fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(time).unwrap();
 }
 
 /// The digest with no cache and no memo.
@@ -71,9 +83,10 @@ fn an_unchanged_selection_is_recalled_without_reading_the_stat_cache() {
 
 /// Gives `path` an mtime an hour ahead: racy at any walk and any save.
 fn mtime_in_the_future(path: &Path) {
-    let f = fs::File::options().write(true).open(path).unwrap();
-    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(3600))
-        .unwrap();
+    set_mtime(
+        path,
+        std::time::SystemTime::now() + Duration::from_secs(3600),
+    );
 }
 
 #[test]
@@ -97,12 +110,7 @@ fn a_selection_of_fresh_files_is_memoized_when_the_build_saves_a_second_later() 
     let dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     sample(dir.path());
-    let ctx = BuildContext::new(dir.path(), &[]).unwrap();
-    let sel = select(&ctx, &["."]);
-    let mut h = ContentHasher::new(StatCache::open_lazy(cache.path()));
-    let first = h
-        .digest_memoized(dir.path(), &sel, DigestOptions::default())
-        .unwrap();
+    let (first, mut h) = unsaved(dir.path(), cache.path());
     let_ctimes_age();
     let_ctimes_age();
     h.save().unwrap();
@@ -120,22 +128,13 @@ fn a_fresh_file_rewritten_before_the_save_is_not_memoized() {
     let dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     sample(dir.path());
-    let ctx = BuildContext::new(dir.path(), &[]).unwrap();
-    let sel = select(&ctx, &["."]);
-    let mut h = ContentHasher::new(StatCache::open_lazy(cache.path()));
-    h.digest_memoized(dir.path(), &sel, DigestOptions::default())
-        .unwrap();
+    let (_, mut h) = unsaved(dir.path(), cache.path());
     // Same size, and the mtime set back: only the ctime and the content
     // tell.
     let views = dir.path().join("mysite/views.py");
     let mtime = fs::metadata(&views).unwrap().modified().unwrap();
     fs::write(&views, "def index(): PASS\n").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&views)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    set_mtime(&views, mtime);
     let_ctimes_age();
     let_ctimes_age();
     h.save().unwrap();
