@@ -423,15 +423,10 @@ fn bare_repo(base: &Path) -> PathBuf {
 
 #[test]
 fn add_git_over_ssh_uses_the_default_agent_and_pins_the_host_key() {
-    if !have_tool("git") || !have_tool("ssh-agent") {
-        return;
-    }
-    let Some(sshd_bin) = common::ssh::sshd_binary() else {
+    let env = Env::new();
+    let Some((agent, sshd)) = common::ssh::agent_and_sshd(&env) else {
         return;
     };
-    let env = Env::new();
-    let agent = common::ssh::agent_with_a_key(&env);
-    let sshd = common::ssh::Sshd::start(&sshd_bin, &env.path("sshd"), &agent.public_key);
     let bare = bare_repo(&env.path("git"));
     let url = sshd.url(&bare);
     let dockerfile = format!(

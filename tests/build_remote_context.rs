@@ -323,15 +323,10 @@ fn bad_urls_fail_with_a_clear_error() {
 
 #[test]
 fn a_git_context_over_ssh_uses_the_default_agent() {
-    if !have_tool("git") || !have_tool("ssh-agent") {
-        return;
-    }
-    let Some(sshd_bin) = common::ssh::sshd_binary() else {
+    let env = Env::new();
+    let Some((agent, sshd)) = common::ssh::agent_and_sshd(&env) else {
         return;
     };
-    let env = Env::new();
-    let agent = common::ssh::agent_with_a_key(&env);
-    let sshd = common::ssh::Sshd::start(&sshd_bin, &env.path("sshd"), &agent.public_key);
     let repo = make_repo(&env.path("git"));
     let bare = env.path("git/repo.git");
     git(

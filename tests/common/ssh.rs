@@ -168,3 +168,15 @@ impl Sshd {
         )
     }
 }
+
+/// An agent holding a fresh key and an sshd accepting it, for a test of
+/// git over ssh; None outside CI when git, ssh-agent or sshd is missing.
+pub fn agent_and_sshd(env: &Env) -> Option<(Agent, Sshd)> {
+    if !super::have_tool("git") || !super::have_tool("ssh-agent") {
+        return None;
+    }
+    let sshd_bin = sshd_binary()?;
+    let agent = agent_with_a_key(env);
+    let sshd = Sshd::start(&sshd_bin, &env.path("sshd"), &agent.public_key);
+    Some((agent, sshd))
+}
