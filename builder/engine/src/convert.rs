@@ -143,6 +143,24 @@ pub(crate) fn write_json<T: serde::Serialize>(
     Ok(store.write_file_atomic(path, &bytes)?)
 }
 
+/// The descriptor of a converted layer whose memo file records its blob
+/// as `digest` (`sha256:…`), with the annotations its format (`name` in
+/// errors) needs.
+pub(crate) fn variant_descriptor(
+    name: &str,
+    compression: Compression,
+    digest: &str,
+    size: u64,
+    annotations: BTreeMap<String, String>,
+) -> Result<Descriptor, WorkerError> {
+    let parsed: Digest = digest
+        .parse()
+        .map_err(|e| WorkerError::invalid(format!("{name} layer {digest}"), e))?;
+    let mut desc = Descriptor::new(media_type(compression), parsed, size);
+    desc.annotations = annotations;
+    Ok(desc)
+}
+
 /// A variant remembered in `path` whose blob (`digest_of`) the store still
 /// has.
 pub(crate) fn known_blob<T: serde::de::DeserializeOwned>(

@@ -7,13 +7,11 @@
 //! ROOT/layer-variants-v1/<diffID hex>.estargz-<level>.json
 //! ```
 
-use crate::convert::{known_blob, variants_path, write_json, write_variant};
+use crate::convert::{known_blob, variant_descriptor, variants_path, write_json, write_variant};
 use crate::worker::WorkerError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use strata_layer::{
-    Compression, TOC_DIGEST_ANNOTATION, UNCOMPRESSED_SIZE_ANNOTATION, media_type, to_estargz,
-};
+use strata_layer::{Compression, TOC_DIGEST_ANNOTATION, UNCOMPRESSED_SIZE_ANNOTATION, to_estargz};
 use strata_store::{Descriptor, Digest, Store};
 
 /// A layer in eStargz: its descriptor (with the eStargz annotations) and
@@ -35,23 +33,19 @@ pub struct EstargzLayer {
 impl EstargzLayer {
     /// The layer descriptor, annotated as stargz-snapshotter reads it.
     pub fn descriptor(&self) -> Result<Descriptor, WorkerError> {
-        let digest: Digest = self
-            .digest
-            .parse()
-            .map_err(|e| WorkerError::Invalid(format!("eStargz layer {}: {e}", self.digest)))?;
-        let mut desc = Descriptor::new(
-            media_type(Compression::Estargz { level: 0 }),
-            digest,
+        variant_descriptor(
+            "eStargz",
+            Compression::Estargz { level: 0 },
+            &self.digest,
             self.size,
-        );
-        desc.annotations = BTreeMap::from([
-            (TOC_DIGEST_ANNOTATION.to_string(), self.toc_digest.clone()),
-            (
-                UNCOMPRESSED_SIZE_ANNOTATION.to_string(),
-                self.uncompressed_size.to_string(),
-            ),
-        ]);
-        Ok(desc)
+            BTreeMap::from([
+                (TOC_DIGEST_ANNOTATION.to_string(), self.toc_digest.clone()),
+                (
+                    UNCOMPRESSED_SIZE_ANNOTATION.to_string(),
+                    self.uncompressed_size.to_string(),
+                ),
+            ]),
+        )
     }
 }
 

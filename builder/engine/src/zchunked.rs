@@ -7,11 +7,11 @@
 //! ROOT/layer-variants-v1/<diffID hex>.zstd-chunked-<level>.json
 //! ```
 
-use crate::convert::{known_blob, variants_path, write_json, write_variant};
+use crate::convert::{known_blob, variant_descriptor, variants_path, write_json, write_variant};
 use crate::worker::WorkerError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use strata_layer::{Compression, media_type, to_zstd_chunked};
+use strata_layer::{Compression, to_zstd_chunked};
 use strata_store::{Descriptor, Digest, Store};
 
 /// A layer in zstd:chunked: its blob and the annotations that locate the
@@ -29,17 +29,13 @@ pub struct ZstdChunkedLayer {
 impl ZstdChunkedLayer {
     /// The layer descriptor, annotated as containers/storage reads it.
     pub fn descriptor(&self) -> Result<Descriptor, WorkerError> {
-        let digest: Digest = self
-            .digest
-            .parse()
-            .map_err(|e| WorkerError::invalid(format!("zstd:chunked layer {}", self.digest), e))?;
-        let mut desc = Descriptor::new(
-            media_type(Compression::ZstdChunked { level: 0 }),
-            digest,
+        variant_descriptor(
+            "zstd:chunked",
+            Compression::ZstdChunked { level: 0 },
+            &self.digest,
             self.size,
-        );
-        desc.annotations = self.annotations.clone();
-        Ok(desc)
+            self.annotations.clone(),
+        )
     }
 }
 
