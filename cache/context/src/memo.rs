@@ -36,11 +36,10 @@ use crate::digest::{DigestOptions, Sha256Digest};
 use crate::entry::EntryKind;
 use crate::error::ContextError;
 use crate::select::{SelectedEntry, Selection};
-use crate::statcache::{is_trustworthy, write_atomic};
+use crate::statcache::{is_trustworthy, read_if_present, write_atomic};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 use std::fs;
-use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -83,14 +82,9 @@ impl SelectionMemo {
         if self.memos.is_none() {
             let loaded = match &self.dir {
                 None => Vec::new(),
-                Some(dir) => {
-                    let path = dir.join(FILE_NAME);
-                    match fs::read(&path) {
-                        Ok(bytes) => decode(&bytes).unwrap_or_default(),
-                        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
-                        Err(e) => return Err(ContextError::io(path, e)),
-                    }
-                }
+                Some(dir) => read_if_present(dir, FILE_NAME)?
+                    .and_then(|bytes| decode(&bytes))
+                    .unwrap_or_default(),
             };
             self.memos = Some(loaded);
         }

@@ -128,14 +128,9 @@ impl StatCache {
         }
         let entries = match &self.dir {
             None => HashMap::new(),
-            Some(dir) => {
-                let path = dir.join(FILE_NAME);
-                match fs::read(&path) {
-                    Ok(bytes) => decode(&bytes).unwrap_or_default(),
-                    Err(e) if e.kind() == ErrorKind::NotFound => HashMap::new(),
-                    Err(e) => return Err(ContextError::io(path, e)),
-                }
-            }
+            Some(dir) => read_if_present(dir, FILE_NAME)?
+                .and_then(|bytes| decode(&bytes))
+                .unwrap_or_default(),
         };
         self.entries = Some(entries);
         Ok(())
@@ -284,6 +279,19 @@ fn decode(bytes: &[u8]) -> Option<HashMap<String, Cached>> {
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The bytes of `dir/file_name`, or `None` when there is no such file.
+pub(crate) fn read_if_present(
+    dir: &Path,
+    file_name: &str,
+) -> Result<Option<Vec<u8>>, ContextError> {
+    let path = dir.join(file_name);
+    match fs::read(&path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ContextError::io(path, e)),
+    }
+}
 
 /// Writes `dir/file_name` through a unique temporary file in `dir` renamed
 /// over the old one. With `sync`, the file is fsynced before the rename
