@@ -28,7 +28,7 @@
 use crate::entry::{EntryKind, Meta};
 use crate::error::ContextError;
 use crate::memo::{self, SelectionMemo};
-use crate::select::{SelectedEntry, Selection};
+use crate::select::{SelectedEntry, Selection, now_ns};
 use crate::statcache::{NS_PER_SEC, StatCache, StatKey, is_trustworthy};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
@@ -204,11 +204,7 @@ impl ContentHasher {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-            .saturating_sub(NS_PER_SEC);
+        let now = now_ns().saturating_sub(NS_PER_SEC);
         for mut p in std::mem::take(&mut self.pending) {
             let old_enough = p.racy.iter().all(|(_, key, _)| {
                 is_trustworthy(key.mtime_ns, now) && is_trustworthy(key.ctime_ns, now)
