@@ -129,8 +129,8 @@ pub struct ContentHasher {
 #[derive(Debug)]
 struct Pending {
     root: PathBuf,
-    selection: Selection,
-    options: DigestOptions,
+    /// The selection's fingerprint, as a later walk will compute it.
+    fingerprint: [u8; 32],
     digest: Sha256Digest,
     /// Each racy file: its context path, its stat at the walk and the
     /// digest of the content read then.
@@ -205,7 +205,7 @@ impl ContentHasher {
             return Ok(());
         }
         let now = now_ns().saturating_sub(NS_PER_SEC);
-        for mut p in std::mem::take(&mut self.pending) {
+        for p in std::mem::take(&mut self.pending) {
             let old_enough = p.racy.iter().all(|(_, key, _)| {
                 is_trustworthy(key.mtime_ns, now) && is_trustworthy(key.ctime_ns, now)
             });
@@ -221,10 +221,7 @@ impl ContentHasher {
             for (path, key, digest) in &p.racy {
                 self.cache.insert(path, *key, now, *digest);
             }
-            p.selection.scanned_at_ns = now;
-            if let Some(fp) = memo::fingerprint(&p.selection, p.options) {
-                self.memo.insert(fp, p.digest)?;
-            }
+            self.memo.insert(p.fingerprint, p.digest)?;
         }
         Ok(())
     }
@@ -356,10 +353,14 @@ impl ContentHasher {
             };
             racy.push((e.path.clone(), StatKey::from(m), *content));
         }
+        // The files not in `racy` were vouched for at the walk; the
+        // confirmation vouches for the others.
+        let Some(fingerprint) = memo::fingerprint_as_of(selection, options, i64::MAX) else {
+            return;
+        };
         self.pending.push(Pending {
             root: root.to_path_buf(),
-            selection: selection.clone(),
-            options,
+            fingerprint,
             digest,
             racy,
         });

@@ -176,7 +176,16 @@ const CHUNK: usize = 2048;
 /// a file was written too recently (in the second the walk started, or
 /// later) for its stat to vouch for its content.
 pub(crate) fn fingerprint(selection: &Selection, options: DigestOptions) -> Option<[u8; 32]> {
-    let scanned = selection.scanned_at_ns;
+    fingerprint_as_of(selection, options, selection.scanned_at_ns)
+}
+
+/// [`fingerprint`] with the files' stats judged against `scanned` instead
+/// of the walk's start (`i64::MAX`: every file vouched for by the caller).
+pub(crate) fn fingerprint_as_of(
+    selection: &Selection,
+    options: DigestOptions,
+    scanned: i64,
+) -> Option<[u8; 32]> {
     let chunks: Vec<[u8; 32]> = selection
         .entries
         .par_chunks(CHUNK)
