@@ -8,9 +8,9 @@
 //! does (this matters for rule lists like `a/b`, `!a`).
 
 use crate::error::ContextError;
-use crate::paths::go_clean;
 use crate::pattern::Pattern;
 use strata_plan::IgnoreRule;
+use strata_plan::clean_path;
 
 #[derive(Debug, Clone)]
 struct Rule {
@@ -68,7 +68,7 @@ impl IgnoreMatcher {
     }
 
     fn push(&mut self, pattern: &str, negated: bool) -> Result<(), ContextError> {
-        let mut cleaned = go_clean(pattern);
+        let mut cleaned = clean_path(pattern);
         while let Some(rest) = cleaned.strip_prefix('/') {
             cleaned = rest.to_string();
         }

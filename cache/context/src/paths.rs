@@ -20,32 +20,6 @@ pub fn clean_rel(p: &str) -> String {
     parts.join("/")
 }
 
-/// Go's `filepath.Clean` for a slash path (used on patterns, where a
-/// leading `..` is kept rather than clamped).
-pub(crate) fn go_clean(p: &str) -> String {
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for comp in p.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => match parts.last() {
-                Some(&last) if last != ".." => {
-                    parts.pop();
-                }
-                _ if rooted => {}
-                _ => parts.push(".."),
-            },
-            c => parts.push(c),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
-}
-
 /// Joins a relative directory and a name (`""` is the root).
 pub(crate) fn join(dir: &str, name: &str) -> String {
     match (dir.is_empty(), name.is_empty()) {
@@ -81,17 +55,6 @@ mod tests {
         assert_eq!(clean_rel("."), "");
         assert_eq!(clean_rel("./"), "");
         assert_eq!(clean_rel("a//b"), "a/b");
-    }
-
-    #[test]
-    fn go_clean_matches_filepath_clean() {
-        assert_eq!(go_clean("a/b/"), "a/b");
-        assert_eq!(go_clean("./a"), "a");
-        assert_eq!(go_clean("../a"), "../a");
-        assert_eq!(go_clean("a/../.."), "..");
-        assert_eq!(go_clean("/../a"), "/a");
-        assert_eq!(go_clean(""), ".");
-        assert_eq!(go_clean("a/**/"), "a/**");
     }
 
     #[test]

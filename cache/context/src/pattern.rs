@@ -306,7 +306,7 @@ mod tests {
     use super::*;
 
     fn m(pattern: &str, path: &str) -> bool {
-        Pattern::new(&crate::paths::go_clean(pattern))
+        Pattern::new(&strata_plan::clean_path(pattern))
             .unwrap()
             .matches(path)
     }
