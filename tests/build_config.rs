@@ -65,6 +65,8 @@ CMD [\"echo hello\"]
     assert_eq!(config["WorkingDir"], "/home/app");
     assert_eq!(config["Entrypoint"], json!(["/bin/sh", "-c"]));
     assert_eq!(config["Cmd"], json!(["echo hello"]));
+    // BuildKit marks every CMD's arguments as escaped.
+    assert_eq!(config["ArgsEscaped"], true);
     assert_eq!(image.config["os"], "linux");
     assert!(image.config["architecture"].is_string());
 }

@@ -106,6 +106,11 @@ pub struct RuntimeConfig {
     /// `CMD`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cmd: Option<Vec<String>>,
+    /// Docker's `ArgsEscaped`: BuildKit sets it with every `CMD` (a
+    /// Windows runtime reads it; Linux ones ignore it), so a `CMD` gives
+    /// the same config as BuildKit's.
+    #[serde(rename = "ArgsEscaped", skip_serializing_if = "Option::is_none")]
+    pub args_escaped: Option<bool>,
     /// `VOLUME`: `"/data": {}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volumes: Option<BTreeMap<String, Value>>,
@@ -257,6 +262,7 @@ impl StageConfig {
             }
             ConfigEdit::Cmd(cmd) => {
                 config.cmd = Some(config.wrap(cmd));
+                config.args_escaped = Some(true);
                 self.cmd_set = true;
             }
             ConfigEdit::Entrypoint(cmd) => {
@@ -367,6 +373,19 @@ mod tests {
             s.image.config.cmd.as_ref().map(|c| c[0].as_str()),
             Some("/bin/bash")
         );
+    }
+
+    #[test]
+    fn cmd_sets_args_escaped_as_buildkit_does() {
+        let mut s = stage();
+        s.apply(&ConfigEdit::Entrypoint(Command::Exec(vec!["/app".into()])));
+        assert_eq!(
+            s.image.config.args_escaped, None,
+            "ENTRYPOINT alone sets nothing"
+        );
+        s.apply(&ConfigEdit::Cmd(Command::Exec(vec!["--serve".into()])));
+        let json = serde_json::to_value(&s.image.config).unwrap();
+        assert_eq!(json["ArgsEscaped"], true, "{json}");
     }
 
     #[test]
