@@ -157,6 +157,47 @@ fn copy_chown_of_an_unknown_user_fails_clearly() {
     assert!(b.stderr.contains("nosuchuser"), "{}", b.stderr);
 }
 
+/// Regression: `--chown=web` gave web's uid as the gid, `--chown=:group`
+/// failed, and `WORKDIR` after `USER 2000` made the directory 2000:100 (a
+/// RUN's user). BuildKit's file operations take a name's primary group
+/// from passwd, read an empty part as 0 and a numeric user as the gid too.
+#[test]
+fn chown_and_workdir_owners_follow_buildkit_file_ops() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox
+RUN echo 'web:x:33:44::/:/bin/sh' >> /etc/passwd && echo 'www:x:44:' >> /etc/group \
+ && echo 'odd:x:2000:100::/:/bin/sh' >> /etc/passwd
+COPY --chown=web a.txt /c/web
+COPY --chown=web: a.txt /c/web-colon
+COPY --chown=:www a.txt /c/group-only
+COPY --chown=2000 a.txt /c/num
+USER odd
+WORKDIR /w/odd
+USER 2000
+WORKDIR /w/num
+USER 3000
+WORKDIR /w/unknown-num
+USER web:100
+WORKDIR /w/web-100
+",
+        FILES,
+    );
+    env.build(&ctx, &["-t", "own"]).ok();
+    let files = env.image("own").files();
+    let ids = |p: &str| (files[p].uid, files[p].gid);
+    assert_eq!(ids("c/web"), (33, 44));
+    assert_eq!(ids("c/web-colon"), (33, 0));
+    assert_eq!(ids("c/group-only"), (0, 44));
+    assert_eq!(ids("c/num"), (2000, 2000));
+    assert_eq!(ids("w/odd"), (2000, 100));
+    assert_eq!(ids("w/num"), (2000, 2000));
+    assert_eq!(ids("w/unknown-num"), (3000, 3000));
+    assert_eq!(ids("w/web-100"), (33, 100));
+}
+
 #[test]
 fn dockerignore_with_exceptions() {
     let env = Env::new();

@@ -1,7 +1,12 @@
-//! Resolving `--chown` specs against an image's `/etc/passwd` and
-//! `/etc/group`. (`USER` is resolved by `strata_exec::resolve_user`, as
-//! runc does; the two differ on a missing group: `--chown=user` uses the
-//! uid as the gid, as Docker documents and BuildKit does.)
+//! Resolving the owner of files a step writes (`--chown`, and the
+//! directory `WORKDIR` makes for the `USER` in effect) against an image's
+//! `/etc/passwd` and `/etc/group`, as BuildKit's file operations do: a
+//! user name takes its uid and primary gid from `/etc/passwd`, a numeric
+//! user (or `root`) is used as both uid and gid, and an empty part is 0
+//! (`user:` is the root group, `:group` the root user). A name that is in
+//! neither file is an error here (BuildKit silently uses 0). (`USER` for a
+//! RUN is resolved by `strata_exec::resolve_user`, as runc does: there a
+//! numeric uid found in `/etc/passwd` takes that entry's gid.)
 
 /// A user or group that does not exist in the image.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,6 +23,7 @@ pub enum UserError {
 struct Passwd<'a> {
     name: &'a str,
     uid: u32,
+    gid: u32,
 }
 
 #[derive(Debug)]
@@ -31,11 +37,10 @@ fn passwd_entries(text: &str) -> Vec<Passwd<'_>> {
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .filter_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
-            // A line without a numeric gid is not a valid entry.
-            f.get(3)?.parse::<u32>().ok()?;
             Some(Passwd {
                 name: f.first()?,
                 uid: f.get(2)?.parse().ok()?,
+                gid: f.get(3)?.parse().ok()?,
             })
         })
         .collect()
@@ -54,35 +59,41 @@ fn group_entries(text: &str) -> Vec<Group<'_>> {
         .collect()
 }
 
-fn find_group(groups: &[Group<'_>], spec: &str) -> Result<u32, UserError> {
-    if let Some(g) = groups.iter().find(|g| g.name == spec) {
-        return Ok(g.gid);
+/// A user or group part as BuildKit's `llb.WithUser` reads it: a number
+/// (or `root`) is an id; the empty part is id 0; anything else a name.
+fn numeric(part: &str) -> Option<u32> {
+    match part {
+        "" | "root" => Some(0),
+        _ => part.parse().ok(),
     }
-    spec.parse::<u32>()
-        .map_err(|_| UserError::NoGroup(spec.to_string()))
 }
 
-/// Resolves a `--chown` value: a missing group means gid = uid.
+/// Resolves a `--chown` value (or the `USER` a `WORKDIR` directory gets)
+/// to a uid and gid, as BuildKit's file operations do (see the module
+/// docs).
 pub fn resolve_chown(spec: &str, passwd: &str, group: &str) -> Result<(u32, u32), UserError> {
     let (user_spec, group_spec) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let uid = match user_spec.parse::<u32>() {
-        Ok(uid) => uid,
-        Err(_) => passwd_entries(passwd)
+    let (uid, mut gid) = match numeric(user_spec) {
+        Some(id) => (id, id),
+        None => passwd_entries(passwd)
             .iter()
             .find(|u| u.name == user_spec)
-            .map(|u| u.uid)
+            .map(|u| (u.uid, u.gid))
             .ok_or_else(|| UserError::NoUser(user_spec.to_string()))?,
     };
-    let gid = match group_spec {
-        Some(g) if !g.is_empty() => match g.parse::<u32>() {
-            Ok(gid) => gid,
-            Err(_) => find_group(&group_entries(group), g)?,
-        },
-        _ => uid,
-    };
+    if let Some(g) = group_spec {
+        gid = match numeric(g) {
+            Some(id) => id,
+            None => group_entries(group)
+                .iter()
+                .find(|e| e.name == g)
+                .map(|e| e.gid)
+                .ok_or_else(|| UserError::NoGroup(g.to_string()))?,
+        };
+    }
     Ok((uid, gid))
 }
 
@@ -106,11 +117,28 @@ mod tests {
     }
 
     #[test]
-    fn chown_uses_uid_as_gid_when_group_missing() {
-        assert_eq!(resolve_chown("web", PASSWD, GROUP).unwrap(), (33, 33));
+    fn chown_by_id_uses_the_uid_as_gid() {
         assert_eq!(resolve_chown("10", "", "").unwrap(), (10, 10));
+        assert_eq!(resolve_chown("root", "", "").unwrap(), (0, 0));
         assert_eq!(resolve_chown("app:www", PASSWD, GROUP).unwrap(), (1000, 44));
         assert_eq!(resolve_chown("1:2", "", "").unwrap(), (1, 2));
         assert!(resolve_chown("ghost", PASSWD, GROUP).is_err());
+    }
+
+    /// `--chown=web` gave web's uid as the gid (33:33) where BuildKit takes
+    /// the primary group of web's passwd entry (33:44).
+    #[test]
+    fn chown_by_name_takes_the_users_primary_group() {
+        assert_eq!(resolve_chown("web", PASSWD, GROUP).unwrap(), (33, 44));
+        assert_eq!(resolve_chown("web:staff", PASSWD, GROUP).unwrap(), (33, 50));
+    }
+
+    /// `--chown=:www` failed ("unable to find user"), and `--chown=web:`
+    /// kept web's group, where BuildKit reads an empty part as id 0.
+    #[test]
+    fn chown_empty_user_or_group_is_root() {
+        assert_eq!(resolve_chown(":www", PASSWD, GROUP).unwrap(), (0, 44));
+        assert_eq!(resolve_chown("web:", PASSWD, GROUP).unwrap(), (33, 0));
+        assert_eq!(resolve_chown("app:root", PASSWD, GROUP).unwrap(), (1000, 0));
     }
 }

@@ -485,16 +485,14 @@ impl Worker {
     ) -> Result<Option<LayerRef>, WorkerError> {
         let view = self.view(&parent.layers)?;
         if !view.root().is_dir(dir)? {
+            // The directory belongs to the USER in effect, resolved as
+            // BuildKit's mkdir resolves it (a numeric user is also the
+            // gid), not as a RUN's user.
             let user = parent.config.image.config.user.clone().unwrap_or_default();
             let (uid, gid) = if user.is_empty() {
                 (0, 0)
             } else {
-                let passwd = view.root().read("/etc/passwd")?;
-                let group = view.root().read("/etc/group")?;
-                let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
-                let (p, g) = (text(passwd), text(group));
-                let u = strata_exec::resolve_user(&user, p.as_deref(), g.as_deref())?;
-                (u.identity.uid, u.identity.gid)
+                chown_ids(view.root(), &user)?
             };
             let created = self.layer_opts.source_date_epoch.unwrap_or(parent.time);
             let meta = EntryMeta {
