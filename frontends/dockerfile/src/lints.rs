@@ -23,6 +23,9 @@ pub struct Rule {
     pub description: &'static str,
     /// BuildKit's documentation of the rule (empty when it has none).
     pub url: &'static str,
+    /// An experimental rule runs only when `check=experimental=NAME`
+    /// names it (and `skip=` does not apply to it), as in BuildKit.
+    pub experimental: bool,
 }
 
 const fn rule_of(name: &'static str, description: &'static str, url: &'static str) -> Rule {
@@ -30,11 +33,13 @@ const fn rule_of(name: &'static str, description: &'static str, url: &'static st
         name,
         description,
         url,
+        experimental: false,
     }
 }
 
-/// Every rule strata checks: BuildKit's non-experimental rules.
-pub const RULES: [Rule; 20] = [
+/// Every rule strata checks: BuildKit's rules, of its experimental ones
+/// InvalidDefinitionDescription (not CopyIgnoredFile).
+pub const RULES: [Rule; 21] = [
     rule_of(
         "StageNameCasing",
         "Stage names should be lowercase",
@@ -136,11 +141,41 @@ pub const RULES: [Rule; 20] = [
         "IP address and host-port mapping should not be used in EXPOSE instruction. This will become an error in a future release",
         "https://docs.docker.com/go/dockerfile/rule/expose-invalid-format/",
     ),
+    Rule {
+        experimental: true,
+        ..rule_of(
+            "InvalidDefinitionDescription",
+            "Comment for build stage or argument should follow the format: `# <arg/stage name> <description>`. If this is not intended to be a description comment, add an empty line or comment between the instruction and the comment.",
+            "https://docs.docker.com/go/dockerfile/rule/invalid-definition-description/",
+        )
+    },
 ];
 
 /// The rule named `name`.
 pub fn rule(name: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.name == name)
+}
+
+/// BuildKit's convention for describing a stage or an ARG: the comment
+/// line right above it that starts with the name and a space; the rest of
+/// that line is the description (`# base the image we build on`).
+pub fn description<'c>(comments: &'c [String], name: &str) -> Option<&'c str> {
+    if name.is_empty() {
+        return None;
+    }
+    comments
+        .iter()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+}
+
+/// InvalidDefinitionDescription: the last comment line right above a
+/// stage or an ARG does not start with one of its names (`names` non-empty).
+pub fn misdescribed(comments: &[String], names: &[&str]) -> bool {
+    let Some(last) = comments.last() else {
+        return false;
+    };
+    let first_word = last.split(' ').next().unwrap_or_default();
+    !names.is_empty() && !names.contains(&first_word)
 }
 
 /// Words that make an ARG or ENV name look like it holds a secret, and
@@ -237,6 +272,21 @@ mod tests {
             assert!(!r.description.is_empty());
         }
         assert!(rule("CopyIgnoredFile").is_none());
+        let experimental: Vec<_> = RULES.iter().filter(|r| r.experimental).collect();
+        assert_eq!(experimental.len(), 1);
+        assert_eq!(experimental[0].name, "InvalidDefinitionDescription");
+    }
+
+    #[test]
+    fn descriptions_follow_the_name_and_a_space() {
+        let comments = vec!["check=x".to_string(), "base the image".to_string()];
+        assert_eq!(description(&comments, "base"), Some("the image"));
+        assert_eq!(description(&comments, "bas"), None);
+        assert_eq!(description(&comments, ""), None);
+        assert!(!misdescribed(&comments, &["base"]));
+        assert!(misdescribed(&comments, &["other"]));
+        assert!(!misdescribed(&[], &["base"]));
+        assert!(!misdescribed(&comments, &[]));
     }
 
     #[test]

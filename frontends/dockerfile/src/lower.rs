@@ -249,6 +249,7 @@ fn lower_unchecked(
     }
     lowering.casing_lint(&parsed.nodes, &typed);
     lowering.default_arg_lint(&parsed.nodes, &typed);
+    lowering.description_lint(&parsed.nodes, &typed);
     for (node, instruction) in parsed.nodes.iter().zip(&typed) {
         lowering.node(node, instruction).map_err(in_file)?;
     }

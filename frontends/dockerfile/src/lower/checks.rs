@@ -1,8 +1,9 @@
-//! Build checks: the `# check=skip=…;error=true` directive (or the
-//! `BUILDKIT_DOCKERFILE_CHECK` build arg, which wins), read as BuildKit's
-//! `ParseLintOptions` does, applied to the warnings of a plan. Warnings
-//! that are not of a rule in [`crate::lints::RULES`] (an unused build arg)
-//! are neither skipped nor turned into errors.
+//! Build checks: the `# check=skip=…;error=true;experimental=…` directive
+//! (or the `BUILDKIT_DOCKERFILE_CHECK` build arg, which wins), read as
+//! BuildKit's `ParseLintOptions` does, applied to the warnings of a plan.
+//! Warnings that are not of a rule in [`crate::lints::RULES`] (an unused
+//! build arg) are neither skipped nor turned into errors. An experimental
+//! rule's warnings are kept only when `experimental=` names the rule.
 
 use crate::error::DockerfileError;
 use crate::instructions::parse_go_bool;
@@ -23,6 +24,7 @@ pub(crate) struct Checks {
     skip_all: bool,
     skip: BTreeSet<String>,
     error: bool,
+    experimental: BTreeSet<String>,
 }
 
 impl Checks {
@@ -56,9 +58,11 @@ impl Checks {
                     })?;
                 }
                 "experimental" => {
-                    return Err(fail(format!(
-                        "{part:?}: strata has none of BuildKit's experimental checks (CopyIgnoredFile, InvalidDefinitionDescription)"
-                    )));
+                    for name in value.split(',').map(str::trim) {
+                        checks
+                            .experimental
+                            .insert(experimental_rule(name).map_err(fail)?);
+                    }
                 }
                 other => return Err(fail(format!("invalid check option {other:?}"))),
             }
@@ -67,13 +71,17 @@ impl Checks {
     }
 
     fn skips(&self, rule: &str) -> bool {
-        self.skip_all || self.skip.contains(rule)
+        match lints::rule(rule) {
+            None => false,
+            Some(r) if r.experimental => !self.experimental.contains(rule),
+            Some(_) => self.skip_all || self.skip.contains(rule),
+        }
     }
 
-    /// Drops the warnings of skipped rules.
+    /// Drops the warnings of skipped rules and of experimental rules not
+    /// asked for.
     pub(crate) fn skip_rules(&self, plan: &mut Plan) {
-        plan.warnings
-            .retain(|w| !(is_lint(&w.rule) && self.skips(&w.rule)));
+        plan.warnings.retain(|w| !self.skips(&w.rule));
     }
 
     /// With `error=true`, the error for the rule warnings left, at the
@@ -96,6 +104,24 @@ impl Checks {
                 rules.into_iter().collect::<Vec<_>>().join(", ")
             ),
         ))
+    }
+}
+
+/// The experimental rule `name` of `experimental=NAME`: strata runs
+/// InvalidDefinitionDescription; BuildKit's other one, and `all` (which
+/// would include it), are refused rather than ignored.
+fn experimental_rule(name: &str) -> Result<String, String> {
+    match lints::rule(name) {
+        Some(rule) if rule.experimental => Ok(rule.name.to_string()),
+        _ if name == "CopyIgnoredFile" || name == "all" => Err(format!(
+            "experimental={name}: strata does not run BuildKit's experimental check \
+             CopyIgnoredFile; of the experimental checks it runs InvalidDefinitionDescription \
+             (name it: experimental=InvalidDefinitionDescription)"
+        )),
+        _ => Err(format!(
+            "experimental={name}: unknown experimental check (BuildKit's are CopyIgnoredFile \
+             and InvalidDefinitionDescription)"
+        )),
     }
 }
 
@@ -139,14 +165,32 @@ mod tests {
                 .contains("invalid check option \"skp\"")
         );
         assert!(Checks::parse("skip").is_err());
-        // Three parts, as BuildKit; experimental checks are refused by name.
-        let c = Checks::parse("skip=A;error=true").unwrap();
-        assert!(c.error && c.skips("A"));
+        // Three parts, as BuildKit.
+        let c = Checks::parse("skip=FromAsCasing;error=true").unwrap();
+        assert!(c.error && c.skips("FromAsCasing"));
+    }
+
+    #[test]
+    fn experimental_rules_run_only_when_named() {
+        let rule = "InvalidDefinitionDescription";
+        assert!(Checks::default().skips(rule));
+        let c = Checks::parse("skip=all;experimental=InvalidDefinitionDescription").unwrap();
+        // `skip=` does not reach an experimental rule, as in BuildKit.
+        assert!(!c.skips(rule) && c.skips("FromAsCasing"));
+        for refused in ["CopyIgnoredFile", "all"] {
+            let e = Checks::parse(&format!("experimental={refused}")).unwrap_err();
+            assert!(
+                e.contains("does not run BuildKit's experimental check"),
+                "{e}"
+            );
+        }
+        let e = Checks::parse("experimental=InvalidDefinitionDescription,Nope").unwrap_err();
         assert!(
-            Checks::parse("skip=A;error=false;experimental=CopyIgnoredFile")
-                .unwrap_err()
-                .contains("experimental checks")
+            e.contains("experimental=Nope: unknown experimental check"),
+            "{e}"
         );
+        let e = Checks::parse("experimental=FromAsCasing").unwrap_err();
+        assert!(e.contains("unknown experimental check"), "{e}");
     }
 
     #[test]

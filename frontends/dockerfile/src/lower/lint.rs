@@ -48,6 +48,36 @@ impl Lowering<'_, '_> {
         }
     }
 
+    /// InvalidDefinitionDescription (experimental): the comment right above
+    /// a named stage or an ARG does not start with its name, so it is no
+    /// description (BuildKit checks it while parsing: every stage, global
+    /// ARGs too).
+    pub(super) fn description_lint(&mut self, nodes: &[Node], typed: &[Instruction]) {
+        for (node, instruction) in nodes.iter().zip(typed) {
+            let (keyword, names): (&str, Vec<&str>) = match instruction {
+                Instruction::From(from) => match &from.name {
+                    Some(name) => ("FROM", vec![name.as_str()]),
+                    None => continue,
+                },
+                Instruction::Arg(decls) => ("ARG", decls.iter().map(|d| d.name.as_str()).collect()),
+                _ => continue,
+            };
+            if lints::misdescribed(&node.comments, &names) {
+                let example = match names.as_slice() {
+                    [one] => *one,
+                    _ => "<arg_key>",
+                };
+                self.warn(
+                    Some(node.start_line),
+                    "InvalidDefinitionDescription",
+                    format!(
+                        "Comment for {keyword} should follow the format: `# {example} <description>`"
+                    ),
+                );
+            }
+        }
+    }
+
     /// InvalidDefaultArgInFrom: every FROM expanded with the global ARGs'
     /// defaults only (no build args) must name a valid image reference.
     pub(super) fn default_arg_lint(&mut self, nodes: &[Node], typed: &[Instruction]) {
