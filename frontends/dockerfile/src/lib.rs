@@ -12,6 +12,7 @@ pub mod lints;
 pub mod lower;
 pub mod parser;
 pub mod shell;
+pub mod subrequests;
 
 pub use error::{DockerfileError, Location};
 pub use lower::{BaseImageInfo, ImageResolver, LowerOptions, Platform, lower};

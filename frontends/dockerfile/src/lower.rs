@@ -23,6 +23,7 @@ mod from;
 mod graph;
 mod lint;
 mod named;
+mod outline;
 mod platform;
 mod run;
 
@@ -36,6 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use strata_plan::{IgnoreRule, Plan, Span, Stage, StageId, Step, StepKind, Warning};
 
 pub use named::{NamedContexts, NamedSource, context_key};
+pub use outline::outline;
 pub use platform::{Platform, normalize_platform};
 
 /// What a frontend may learn about a base image without doing I/O itself:
@@ -160,7 +162,7 @@ impl StageState {
 /// Lowers a Dockerfile into a plan. With `# check=error=true`, a build
 /// check that fires is an error.
 pub fn lower(source: &str, opts: &LowerOptions<'_>) -> Result<Plan, DockerfileError> {
-    let (mut plan, checks) = lower_unchecked(source, opts)?;
+    let (mut plan, checks, _) = lower_unchecked(source, opts)?;
     checks.skip_rules(&mut plan);
     checks
         .violation(&plan)
@@ -181,7 +183,7 @@ pub struct CheckReport {
 /// the warnings of BuildKit's rules. A Dockerfile that does not lower is
 /// an error, as for [`lower`].
 pub fn check(source: &str, opts: &LowerOptions<'_>) -> Result<CheckReport, DockerfileError> {
-    let (mut plan, checks) = lower_unchecked(source, opts)?;
+    let (mut plan, checks, _) = lower_unchecked(source, opts)?;
     checks.skip_rules(&mut plan);
     let error = checks
         .violation(&plan)
@@ -195,10 +197,12 @@ pub fn check(source: &str, opts: &LowerOptions<'_>) -> Result<CheckReport, Docke
     Ok(CheckReport { warnings, error })
 }
 
+/// The plan with every warning, the checks the file asks for, and what
+/// `--call=outline` reports.
 fn lower_unchecked(
     source: &str,
     opts: &LowerOptions<'_>,
-) -> Result<(Plan, checks::Checks), DockerfileError> {
+) -> Result<(Plan, checks::Checks, outline::Capture), DockerfileError> {
     let in_file = |e: DockerfileError| e.in_file(&opts.file_name, source);
     let parsed = parse(source).map_err(in_file)?;
     // Type every instruction first: a syntax error anywhere wins over a
@@ -253,10 +257,11 @@ fn lower_unchecked(
     for (node, instruction) in parsed.nodes.iter().zip(&typed) {
         lowering.node(node, instruction).map_err(in_file)?;
     }
+    let capture = std::mem::take(&mut lowering.outline);
     let mut plan = lowering.finish().map_err(in_file)?;
     plan.directives = parsed.directives.values.clone();
     plan.ignore_rules = opts.ignore_rules.clone();
-    Ok((plan, checks))
+    Ok((plan, checks, capture))
 }
 
 /// Errors that point into one instruction.
@@ -321,6 +326,8 @@ pub(crate) struct Lowering<'o, 'a> {
     /// The current stage is replaced by the named context of its name:
     /// its instructions are not lowered (BuildKit does not run them).
     pub replaced: bool,
+    /// What `--call=outline` reports.
+    pub outline: outline::Capture,
 }
 
 impl<'o, 'a> Lowering<'o, 'a> {
@@ -339,6 +346,7 @@ impl<'o, 'a> Lowering<'o, 'a> {
             all_stage_names: Vec::new(),
             references: Vec::new(),
             replaced: false,
+            outline: outline::Capture::default(),
         }
     }
 
@@ -408,11 +416,23 @@ impl<'o, 'a> Lowering<'o, 'a> {
         for decl in decls {
             let name = decl.name.as_str().to_string();
             let default = match &decl.default {
-                Some(d) => Some(self.expand_in(node, d.as_str(), &self.global.values())?),
+                Some(d) => Some(
+                    self.lexer
+                        .process(d.as_str(), &self.global.values())
+                        .map_err(|e| expansion_error(node, d.as_str(), &e))?,
+                ),
                 None => None,
             };
-            let value = self.opts.build_args.get(&name).cloned().or(default);
+            let given = self.opts.build_args.get(&name).cloned();
+            // The globals a default read count as used with it, unless a
+            // build arg gave the value (BuildKit's outline).
+            let deps = match (&given, &default) {
+                (None, Some(d)) => d.matched.clone(),
+                _ => BTreeSet::new(),
+            };
+            let value = given.or(default.map(|d| d.word));
             self.consumed.insert(name.clone());
+            self.outline.global_arg(node, &name, value.clone(), deps);
             self.global.declare(&name, value);
         }
         Ok(())

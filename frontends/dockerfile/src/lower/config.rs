@@ -33,13 +33,12 @@ impl Lowering<'_, '_> {
         }
         for (name, default) in expanded {
             let global = self.global.get(&name).flatten().map(str::to_string);
-            let value = self
-                .opts
-                .build_args
-                .get(&name)
-                .cloned()
-                .or(default)
-                .or(global);
+            let given = self.opts.build_args.get(&name).cloned();
+            let inherited =
+                given.is_none() && default.is_none() && self.global.get(&name).is_some();
+            let value = given.or(default).or(global);
+            self.outline
+                .stage_arg(node, &name, inherited, value.clone());
             self.consumed.insert(name.clone());
             let index = self.stage_index();
             if let Some(state) = self.states.get_mut(index) {

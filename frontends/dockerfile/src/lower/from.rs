@@ -24,6 +24,8 @@ impl Lowering<'_, '_> {
             .process(written, &env)
             .map_err(|e| super::expansion_error(node, written, &e))?;
         self.undeclared_in_from(node.start_line, &processed);
+        // The args of the FROM line are used by the stage (outline).
+        let mut used = processed.matched.clone();
         let image = processed.word;
         if image.is_empty() {
             return Err(site.at(
@@ -38,6 +40,7 @@ impl Lowering<'_, '_> {
                     .process(p.as_str(), &env)
                     .map_err(|e| super::expansion_error(node, p.as_str(), &e))?;
                 self.undeclared_in_from(node.start_line, &processed);
+                used.extend(processed.matched.iter().cloned());
                 let normalized = normalize_platform(&processed.word);
                 let name = from.name.as_deref().unwrap_or_default();
                 let ok = normalized.as_ref().ok().map(String::as_str);
@@ -87,8 +90,12 @@ impl Lowering<'_, '_> {
         });
         self.states.push(state);
         if self.replaced {
+            // BuildKit runs nothing of it, not even its FROM line's args.
+            self.outline
+                .stage(node, from.name.as_deref(), Default::default());
             return Ok(());
         }
+        self.outline.stage(node, from.name.as_deref(), used);
         match &base {
             ImageSource::Image(reference) => {
                 let info = self.opts.resolver.and_then(|r| r.resolve(reference));

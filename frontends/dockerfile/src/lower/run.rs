@@ -153,6 +153,7 @@ impl Lowering<'_, '_> {
                         format!("/run/secrets/{}", id.rsplit('/').next().unwrap_or(&id))
                     }
                 };
+                self.outline.mount(node, false, &id, m.required);
                 Mount::Secret(SecretMount {
                     id,
                     target,
@@ -167,8 +168,10 @@ impl Lowering<'_, '_> {
                 if source.is_some() {
                     return Err(fail("ssh does not support source".into()));
                 }
+                let id = id.unwrap_or_else(|| "default".into());
+                self.outline.mount(node, true, &id, m.required);
                 Mount::Ssh(SshMount {
-                    id: id.unwrap_or_else(|| "default".into()),
+                    id,
                     target: match target {
                         Some(t) => join(&workdir, &t),
                         None => format!("/run/buildkit/ssh_agent.{ssh_index}"),
