@@ -436,9 +436,12 @@ pub struct BuildArgs {
           value_name = "false")]
     pub sbom: Option<String>,
 
-    /// `build` (the default) or `check` (as `--check`); buildx's `outline`
-    /// and `targets` are refused.
-    #[arg(long, value_name = "METHOD")]
+    /// Answer a question instead of building, as buildx's `--call`:
+    /// `check` (as `--check`), `outline` (the build args, secrets and ssh
+    /// agents the target uses), `targets` (the stages) or `build` (the
+    /// default); `,format=json` prints BuildKit's JSON, `,ignorestatus=true`
+    /// exits 0 when checks fired.
+    #[arg(long, value_name = "METHOD[,format=text|json]")]
     pub call: Option<String>,
 
     /// An annotation of the image manifest: `[manifest:]KEY=VALUE`

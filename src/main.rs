@@ -19,6 +19,7 @@ mod cmd {
     pub mod registry;
     pub mod remote;
     pub mod report;
+    pub mod subrequest;
 }
 
 use anyhow::{Context, Result};
@@ -34,12 +35,10 @@ fn open_store(cli: &cli::Cli) -> Result<Store> {
 fn run(cli: &cli::Cli) -> Result<ExitCode> {
     use cli::Command;
     match &cli.command {
-        Command::Build(args) if args.check => {
-            if !cmd::build_check::run(args, cli)? {
-                return Ok(ExitCode::FAILURE);
-            }
-        }
-        Command::Build(args) => cmd::build::run(args, cli)?,
+        Command::Build(args) => match cmd::subrequest::Call::of(args)? {
+            Some(call) => return cmd::subrequest::run(args, cli, call),
+            None => cmd::build::run(args, cli)?,
+        },
         Command::Pull(args) => {
             let store = open_store(cli)?;
             // New blobs stay safe from a concurrent prune until tagged.

@@ -158,9 +158,15 @@ fn unsupported_flags_fail_naming_the_feature() {
         (&["--cpu-shares", "512"][..], "--cpu-shares: a flag"),
         (&["--squash"][..], "--squash: a flag"),
         (&["--rm=false"][..], "--rm=false"),
-        (&["--call=targets"][..], "--call=targets"),
-        (&["--call=outline"][..], "--call=outline"),
-        (&["--call=check,format=json"][..], "format=json"),
+        (&["--call=describe"][..], "--call=describe: unknown method"),
+        (
+            &["--call=check,format=yaml"][..],
+            "format=yaml is not supported",
+        ),
+        (
+            &["--call=outline", "--check"][..],
+            "ask for different answers",
+        ),
         (&["--ulimit", "files=1"][..], "unknown resource \"files\""),
         (&["--shm-size", "lots"][..], "--shm-size lots"),
         (&["--add-host", "db:nowhere"][..], "invalid IP address"),

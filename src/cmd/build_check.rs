@@ -3,47 +3,54 @@
 //! with its rule, link, message and the Dockerfile lines around it).
 
 use crate::cli::BuildArgs;
-use crate::cmd::remote::{MainContext, NamedRemotes};
-use crate::cmd::{build, buildopts};
-use anyhow::{Context, Result};
+use crate::cmd::subrequest::{self, Call};
+use anyhow::Result;
 use std::io::Write;
-use strata_builder::image::{BaseImages, PullPolicy};
+use std::process::ExitCode;
 use strata_dockerfile::lints;
 use strata_dockerfile::lower::{CheckReport, check};
-use strata_store::Store;
 
-/// Runs the checks and prints the report on stdout; `false` when a check
-/// fired (or `check=error=true` made it an error), as BuildKit's exit 1.
-pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<bool> {
+/// Runs the checks and prints the report on stdout, in buildx's text or
+/// (`format=json`) BuildKit's lint JSON. The exit status is BuildKit's
+/// `result.statuscode`: 1 when a check fired (0 with `ignorestatus=true`);
+/// the error `check=error=true` ends with fails the command either way.
+pub fn run(args: &BuildArgs, cli: &crate::cli::Cli, call: Call) -> Result<ExitCode> {
     // Base images are resolved as for a build: UndefinedVar knows their
     // ENV, and their ONBUILD triggers are checked too.
-    let store =
-        Store::open(strata_store::select_root(cli.root.clone())).context("opening the store")?;
-    let main = MainContext::open(args, Some(&store))?;
-    let context = main.path.clone();
-    let mut remotes = NamedRemotes::new(args, Some(&store))?;
-    let named = buildopts::named_contexts(&args.build_contexts, Some(&store), &mut remotes)?;
-    let client = crate::cmd::registry::client(&cli.insecure_registries).ok();
-    let policy = if args.pull {
-        PullPolicy::Always
-    } else {
-        PullPolicy::Missing
-    };
-    let images = BaseImages::new(
-        store.clone(),
-        client,
-        policy,
-        Box::new(|line: &str| eprintln!("{line}")),
-    );
-    let _lease = store.lease()?;
-    let dockerfile = build::read_dockerfile(args, &main)?;
-    let report =
-        build::with_lowering(args, &context, &named, Some(&images), &dockerfile, |opts| {
-            Ok(check(&dockerfile.text, opts)?)
-        })?;
+    let (result, file, text) = subrequest::with_lowering(args, cli, |dockerfile, opts| {
+        let result = check(&dockerfile.text, opts);
+        Ok((result, dockerfile.name.clone(), dockerfile.text.clone()))
+    })?;
     let mut out = std::io::stdout().lock();
-    out.write_all(render(&report, &dockerfile.name, &dockerfile.text).as_bytes())?;
-    Ok(report.warnings.is_empty() && report.error.is_none())
+    if call.json {
+        // A Dockerfile that does not lower is the result's build error.
+        let (warnings, error) = match &result {
+            Ok(report) => (report.warnings.as_slice(), report.error.as_ref()),
+            Err(e) => (&[][..], Some(e)),
+        };
+        writeln!(
+            out,
+            "{}",
+            subrequest::lint_json(warnings, error, &file, &text)
+        )?;
+        if let Some(e) = error {
+            return Err(e.clone().into());
+        }
+        let fired = !warnings.is_empty() && !call.ignore_status;
+        return Ok(if fired {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    let report = result?;
+    out.write_all(render(&report, &file, &text).as_bytes())?;
+    let fired = !report.warnings.is_empty() && !call.ignore_status;
+    Ok(if fired || report.error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The report as buildx prints it.

@@ -10,24 +10,15 @@ use strata_plan::{Plan, RunSandbox, StepKind, Ulimit};
 /// Checks what strata cannot do and folds `--call` into the flags
 /// (`--call=check` is `--check`). Run before anything else of a build.
 pub fn normalize(args: &mut BuildArgs) -> Result<()> {
-    if let Some(call) = &args.call {
-        let (method, format) = match call.split_once(',') {
-            Some((method, rest)) => (method, Some(rest)),
-            None => (call.as_str(), None),
-        };
-        if let Some(format) = format
-            && format != "format=text"
-        {
-            bail!("--call={call}: only the text format is supported (format=json is not)");
-        }
-        match method {
-            "build" => {}
-            "check" => args.check = true,
-            "outline" | "targets" => bail!(
-                "--call={method}: listing a Dockerfile's {method} is not supported; \
-                 --call=check and --call=build are"
-            ),
-            other => bail!("--call={other}: unknown method (build, check, outline, targets)"),
+    if let Some(spec) = &args.call {
+        let call = crate::cmd::subrequest::Call::parse(spec)?;
+        use crate::cmd::subrequest::Method;
+        match call.method {
+            Method::Check => args.check = true,
+            Method::Outline | Method::Targets if args.check => {
+                bail!("--check and --call={spec} ask for different answers; give one of them")
+            }
+            _ => {}
         }
     }
     refuse_unsupported(args)?;
@@ -152,7 +143,7 @@ fn special_build_args(args: &BuildArgs) -> Result<()> {
 }
 
 /// Go's `strconv.ParseBool`, which buildx and BuildKit use.
-fn parse_bool(v: &str) -> Option<bool> {
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
     match v {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
