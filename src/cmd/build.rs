@@ -22,10 +22,23 @@ use strata_plan::Plan;
 use strata_store::Store;
 
 /// The Dockerfile's text and the name to show in messages.
+#[derive(Clone)]
 pub(crate) struct Dockerfile {
     pub name: String,
     pub text: String,
     path: Option<PathBuf>,
+}
+
+impl Dockerfile {
+    /// The name BuildKit gives the Dockerfile as a source: its file name
+    /// (buildx sends the directory and the base name; a Dockerfile read
+    /// from stdin is written as `Dockerfile`).
+    pub fn base_name(&self) -> String {
+        self.path
+            .as_deref()
+            .and_then(Path::file_name)
+            .map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned())
+    }
 }
 
 /// Reads the Dockerfile of a build (once: it may be stdin), after

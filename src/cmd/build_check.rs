@@ -17,10 +17,10 @@ use strata_dockerfile::lower::{CheckReport, check};
 pub fn run(args: &BuildArgs, cli: &crate::cli::Cli, call: Call) -> Result<ExitCode> {
     // Base images are resolved as for a build: UndefinedVar knows their
     // ENV, and their ONBUILD triggers are checked too.
-    let (result, file, text) = subrequest::with_lowering(args, cli, |dockerfile, opts| {
-        let result = check(&dockerfile.text, opts);
-        Ok((result, dockerfile.name.clone(), dockerfile.text.clone()))
+    let (result, dockerfile) = subrequest::with_lowering(args, cli, |dockerfile, opts| {
+        Ok((check(&dockerfile.text, opts), dockerfile.clone()))
     })?;
+    let (file, text) = (&dockerfile.name, &dockerfile.text);
     let mut out = std::io::stdout().lock();
     if call.json {
         // A Dockerfile that does not lower is the result's build error.
@@ -28,11 +28,8 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli, call: Call) -> Result<ExitCo
             Ok(report) => (report.warnings.as_slice(), report.error.as_ref()),
             Err(e) => (&[][..], Some(e)),
         };
-        writeln!(
-            out,
-            "{}",
-            subrequest::lint_json(warnings, error, &file, &text)
-        )?;
+        let json = subrequest::lint_json(warnings, error, &dockerfile.base_name(), text);
+        writeln!(out, "{json}")?;
         if let Some(e) = error {
             return Err(e.clone().into());
         }
@@ -44,7 +41,7 @@ pub fn run(args: &BuildArgs, cli: &crate::cli::Cli, call: Call) -> Result<ExitCo
         });
     }
     let report = result?;
-    out.write_all(render(&report, &file, &text).as_bytes())?;
+    out.write_all(render(&report, file, text).as_bytes())?;
     let fired = !report.warnings.is_empty() && !call.ignore_status;
     Ok(if fired || report.error.is_some() {
         ExitCode::FAILURE
