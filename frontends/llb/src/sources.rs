@@ -167,19 +167,7 @@ pub(crate) fn local(
 /// A JSON array of strings encoded as Go's `json.Marshal` does (HTML
 /// characters escaped), so attributes match BuildKit's byte for byte.
 pub(crate) fn go_json(list: &[String]) -> String {
-    let plain = serde_json::Value::from(list.to_vec()).to_string();
-    let mut out = String::with_capacity(plain.len());
-    for c in plain.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
+    strata_plan::go_escape_html(&serde_json::Value::from(list.to_vec()).to_string())
 }
 
 /// `ADD` sources fetched over HTTP(S).

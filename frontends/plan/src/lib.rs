@@ -26,12 +26,14 @@
 mod config;
 mod copy;
 mod dump;
+mod json;
 mod path;
 mod remote;
 mod run;
 
 pub use config::{Command, ConfigEdit, Healthcheck, HealthcheckTest};
 pub use copy::{CopySource, CopySources, CopyStep, HeredocFile};
+pub use json::go_escape_html;
 pub use path::clean_path;
 pub use remote::{SourceKind, is_scp_like, url_file_name};
 pub use run::{

@@ -8,21 +8,7 @@ use strata_plan::Span;
 
 /// `v` indented and escaped as Go's `encoding/json` does.
 pub fn marshal_indent(v: &Value) -> String {
-    let text = serde_json::to_string_pretty(v).unwrap_or_default();
-    // These characters can only appear inside strings, so replacing them
-    // in the whole text escapes exactly what Go escapes.
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
+    strata_plan::go_escape_html(&serde_json::to_string_pretty(v).unwrap_or_default())
 }
 
 /// A `pb.Location` of one instruction in source 0: whole lines, so the
