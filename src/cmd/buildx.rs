@@ -20,6 +20,9 @@ pub fn normalize(args: &mut BuildArgs) -> Result<()> {
             }
             _ => {}
         }
+        if call.method != Method::Build && args.print.is_some() {
+            bail!("--print and --call={spec} ask for different answers; give one of them");
+        }
     }
     refuse_unsupported(args)?;
     attestations(args)?;
