@@ -198,6 +198,43 @@ WORKDIR /w/web-100
     assert_eq!(ids("w/web-100"), (33, 100));
 }
 
+/// Regression: COPY wrote each name of a hard-linked file as a file of its
+/// own (from the context, also in a last step, and from a stage), where
+/// BuildKit keeps the hard links of a source.
+#[test]
+fn copy_keeps_hard_links_of_a_source() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox AS made
+RUN mkdir /r && echo x > /r/a && ln /r/a /r/b
+FROM busybox
+COPY --from=made /r /from-stage/
+COPY src /written/
+COPY a.txt b.txt /separate/
+COPY src /last/
+",
+        FILES,
+    );
+    std::fs::hard_link(ctx.join("src/x.py"), ctx.join("src/sub/x-again.py")).expect("link");
+    std::fs::hard_link(ctx.join("a.txt"), ctx.join("b.txt.tmp")).expect("link");
+    std::fs::rename(ctx.join("b.txt.tmp"), ctx.join("b.txt")).expect("rename");
+    env.build(&ctx, &["-t", "links"]).ok();
+    let files = env.image("links").files();
+    // One of two names is the file, the other a hard link to it.
+    let linked = |a: &str, b: &str| {
+        let to = |p: &str, t: &str| files[p].kind == 'h' && files[p].link.as_deref() == Some(t);
+        to(a, b) || to(b, a)
+    };
+    assert!(linked("from-stage/a", "from-stage/b"));
+    assert!(linked("written/x.py", "written/sub/x-again.py"));
+    assert!(linked("last/x.py", "last/sub/x-again.py"));
+    // Two sources are two copies, as in BuildKit.
+    assert!(!linked("separate/a.txt", "separate/b.txt"));
+    assert_eq!(files["separate/b.txt"].text(), "A\n");
+}
+
 #[test]
 fn dockerignore_with_exceptions() {
     let env = Env::new();

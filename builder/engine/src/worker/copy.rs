@@ -3,7 +3,7 @@
 use super::Worker;
 use super::error::{WorkerError, io_err};
 use super::git_source::GitSource;
-use super::listing::{FileJob, Writes};
+use super::listing::{FileJob, Writes, has_hard_links, inode_key};
 use super::sources::Source;
 use crate::chmod::Chmod;
 use crate::copy_dest::{Matched, absolute_dest, join, targets};
@@ -307,8 +307,9 @@ impl Worker {
                 && sources.urls.is_empty()
                 && sources.git.is_none()
                 && !copy.add;
-            let mut writes = Writes::new(list);
-            for entry in &selection.entries {
+            let links = has_hard_links(&selection);
+            let mut writes = Writes::new(list && !links);
+            for (index, entry) in selection.entries.iter().enumerate() {
                 let Some(target) = dests.get(entry.root) else {
                     continue;
                 };
@@ -351,12 +352,20 @@ impl Worker {
                     EntryKind::File => {
                         let unpack = copy.add && copy.unpack != Some(false) && entry.rel.is_empty();
                         if !(unpack && self.unpack_archive(root, &host, &dest, &parent_meta)?) {
-                            writes.file(FileJob {
-                                host,
-                                path,
-                                meta,
-                                parent_meta,
-                            });
+                            let inode = if links {
+                                inode_key(&selection, index)
+                            } else {
+                                None
+                            };
+                            writes.file(
+                                FileJob {
+                                    host,
+                                    path,
+                                    meta,
+                                    parent_meta,
+                                },
+                                inode,
+                            );
                         }
                     }
                     EntryKind::Symlink => {

@@ -9,9 +9,10 @@
 
 use super::error::{WorkerError, io_err};
 use rayon::prelude::*;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::path::PathBuf;
+use strata_context::{EntryKind, Selection};
 use strata_layer::rootfs::{EntryMeta, RootFs};
 use strata_layer::{Extra, ExtraFiles, HostFile};
 
@@ -51,11 +52,39 @@ impl Listing {
     }
 }
 
+/// A file's inode within one source of a COPY: its source's index,
+/// device and inode number. Files of one source that share an inode are
+/// hard links to each other, and are copied as hard links (BuildKit's copy
+/// keeps the hard links of each source).
+pub(super) type InodeKey = (usize, u64, u64);
+
+/// The inode of a selected entry, when it is a regular file.
+pub(super) fn inode_key(selection: &Selection, index: usize) -> Option<InodeKey> {
+    let entry = selection.entries.get(index)?;
+    let root = selection.roots.get(entry.root)?;
+    (entry.meta.kind == EntryKind::File).then_some((root.source, entry.meta.dev, entry.meta.ino))
+}
+
+/// Whether files of one source of `selection` are hard links to each
+/// other. Such a COPY writes its files (a hard link needs its first path
+/// in the root), instead of listing them.
+pub(super) fn has_hard_links(selection: &Selection) -> bool {
+    let mut seen = HashSet::new();
+    (0..selection.entries.len())
+        .filter_map(|i| inode_key(selection, i))
+        .any(|key| !seen.insert(key))
+}
+
 /// The writes of one COPY (see the module docs).
 pub(super) struct Writes {
     root: Option<usize>,
     jobs: Vec<FileJob>,
     listing: Option<Listing>,
+    /// The first destination of each inode given with a file.
+    inodes: HashMap<InodeKey, String>,
+    /// Hard links to make once the files before them are written: the
+    /// link, its target and the metadata of missing parents.
+    links: Vec<(String, String, EntryMeta)>,
 }
 
 impl Writes {
@@ -65,6 +94,8 @@ impl Writes {
             root: None,
             jobs: Vec::new(),
             listing: list.then(Listing::default),
+            inodes: HashMap::new(),
+            links: Vec::new(),
         }
     }
 
@@ -125,8 +156,19 @@ impl Writes {
         Ok(true)
     }
 
-    /// A regular file: written with the others of its root.
-    pub(super) fn file(&mut self, job: FileJob) {
+    /// A regular file: written with the others of its root, or, when an
+    /// earlier file had the same `inode`, made a hard link to it (only
+    /// when writing, not listing: see [`has_hard_links`]).
+    pub(super) fn file(&mut self, job: FileJob, inode: Option<InodeKey>) {
+        if self.listing.is_none()
+            && let Some(key) = inode
+        {
+            if let Some(first) = self.inodes.get(&key) {
+                self.links.push((job.path, first.clone(), job.parent_meta));
+                return;
+            }
+            self.inodes.insert(key, job.path.clone());
+        }
         if let Some(listing) = &mut self.listing
             && let Some((at, name)) = listing.added_parent(&job.path)
         {
@@ -170,7 +212,11 @@ impl Writes {
             Ok(())
         };
         let Some(listing) = &mut self.listing else {
-            return jobs.par_iter().try_for_each(copy);
+            jobs.par_iter().try_for_each(copy)?;
+            for (path, target, parent_meta) in std::mem::take(&mut self.links) {
+                fs.hardlink(&path, &target, &parent_meta)?;
+            }
+            return Ok(());
         };
         let located = jobs
             .into_par_iter()
