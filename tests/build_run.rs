@@ -18,6 +18,7 @@ crate::for_each_executor!(
     user_without_group_gets_home_and_supplementary_groups,
     files_removed_by_run_are_whiteouts_in_the_layer,
     setuid_programs_work_for_a_non_root_user,
+    an_arg_after_an_env_of_its_name_wins_in_run,
 );
 
 fn workdir_env_arg_user_and_shell_reach_run(env: Env) {
@@ -65,6 +66,38 @@ RUN hello world
     );
     assert_eq!(config["WorkingDir"], "/owned");
     assert_eq!(config["Shell"], serde_json::json!(["/myshell", "-c"]));
+}
+
+/// Regression: RUN saw the ENV's value of a name an ARG declared later
+/// (`ENV V=env` then `ARG V=arg`), where BuildKit adds the ARG's value to
+/// the stage's environment and the latest wins; the image's ENV keeps the
+/// ENV's value.
+fn an_arg_after_an_env_of_its_name_wins_in_run(env: Env) {
+    let image = build_image(
+        &env,
+        "FROM busybox AS base
+ENV V=env
+ARG V=arg
+RUN echo \"$V\" > /v1 && env | grep '^V=' > /v1env
+ENV V=env2
+RUN echo \"$V\" > /v2
+FROM base
+ARG V=child
+RUN echo \"$V\" > /v3
+",
+        &[],
+        "argenv",
+    );
+    assert_eq!(image.file("/v1").text(), "arg\n");
+    assert_eq!(image.file("/v1env").text(), "V=arg\n");
+    assert_eq!(image.file("/v2").text(), "env2\n");
+    assert_eq!(image.file("/v3").text(), "child\n");
+    let config = image.runtime_config();
+    let env_list = config["Env"].as_array().expect("Env");
+    assert!(
+        env_list.contains(&serde_json::json!("V=env2")),
+        "{env_list:?}"
+    );
 }
 
 fn build_args_change_only_the_steps_that_see_them(env: Env) {

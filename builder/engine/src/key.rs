@@ -50,6 +50,7 @@ mod tests {
             text: text.into(),
             kind,
             build_args: Default::default(),
+            env_over_args: Default::default(),
         }
     }
 

@@ -429,7 +429,10 @@ impl StageBuilder<'_> {
             .map(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k))
             .collect();
         let build_args: BTreeSet<String> = (step.build_args.iter())
-            .filter(|(k, _)| matches!(step.kind, StepKind::Run(_)) && !env.contains(k.as_str()))
+            .filter(|(k, _)| {
+                matches!(step.kind, StepKind::Run(_))
+                    && !(env.contains(k.as_str()) && step.env_over_args.contains(*k))
+            })
             .map(|(k, _)| k.clone())
             .collect();
         let Some(keyed) = key_step(self.ops, state, step, self.stages).map_err(op_err)? else {
@@ -670,11 +673,7 @@ pub(crate) fn key_step(
                     None => (kv.clone(), String::new()),
                 })
                 .collect();
-            for (k, v) in &step.build_args {
-                if !env.iter().any(|(ek, _)| ek == k) {
-                    env.push((k.clone(), v.clone()));
-                }
-            }
+            step.add_build_args(&mut env, |_| false);
             let run = PreparedRun {
                 step: run.clone(),
                 argv: config.wrap(&run.command),

@@ -127,6 +127,7 @@ fn step(line: usize, text: &str, kind: StepKind) -> Step {
         text: text.into(),
         kind,
         build_args: BTreeMap::new(),
+        env_over_args: Default::default(),
     }
 }
 fn copy(line: usize, src: &str, dest: &str) -> Step {

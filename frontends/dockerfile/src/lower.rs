@@ -117,6 +117,11 @@ pub(crate) struct StageState {
     pub workdir: String,
     /// ARGs declared in the stage.
     pub args: ArgScope,
+    /// Names an ENV set after the last ARG of the name: BuildKit adds an
+    /// ARG's value to the stage's environment, so an ARG replaces the ENV
+    /// of its name (the base image's or an earlier one) for expansions and
+    /// RUN until an ENV sets it again (the image's ENV keeps the ENV's).
+    pub env_over_args: BTreeSet<String>,
     /// A `Shell` is set (SHELL in the stage or its base stage, or the base
     /// image's config).
     pub shell: bool,
@@ -151,10 +156,19 @@ impl StageState {
         }
     }
 
-    /// The variables for expansion: ARGs, overridden by ENV.
+    /// The variables for expansion: ENV, replaced by an ARG of the same
+    /// name unless an ENV set it after the ARG (`env_over_args`).
     pub fn expansion_env(&self) -> Vec<(String, String)> {
         let mut env = self.args.values();
-        env.extend(self.env.iter().cloned());
+        let shadowed =
+            |k: &String| !self.env_over_args.contains(k) && env.iter().any(|(a, _)| a == k);
+        let kept: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| !shadowed(k))
+            .cloned()
+            .collect();
+        env.extend(kept);
         env
     }
 }
@@ -454,6 +468,10 @@ impl<'o, 'a> Lowering<'o, 'a> {
                 build_args.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
+        let env_over_args = (state.env_over_args.iter())
+            .filter(|k| build_args.contains_key(*k))
+            .cloned()
+            .collect();
         if let Some(stage) = self.stages.get_mut(index) {
             stage.steps.push(Step {
                 span: Span {
@@ -463,6 +481,7 @@ impl<'o, 'a> Lowering<'o, 'a> {
                 text: text.to_string(),
                 kind,
                 build_args,
+                env_over_args,
             });
         }
     }

@@ -296,6 +296,33 @@ FROM alpine:3.19
     );
 }
 
+/// Regression: an ARG declared after an ENV of the same name did not
+/// replace it (`LABEL l=$V` gave the ENV's value), where BuildKit adds the
+/// ARG's value to the stage's environment and the latest wins: the ARG,
+/// until an ENV sets the name again.
+#[test]
+fn an_arg_after_an_env_of_its_name_wins_until_the_next_env() {
+    let p = plan_with(
+        "FROM a\nENV V=env\nARG V=arg\nLABEL l1=$V\nRUN echo\nENV V=env2\nLABEL l2=$V\nRUN echo\n",
+        &[],
+    );
+    let steps = &p.stages[0].steps;
+    let label = |i: usize| match &steps[i].kind {
+        StepKind::Config(ConfigEdit::Label(pairs)) => pairs[0].1.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(label(1), "arg");
+    assert!(steps[2].env_over_args.is_empty(), "RUN sees the ARG's V");
+    assert_eq!(label(4), "env2");
+    assert!(steps[5].env_over_args.contains("V"), "RUN sees the ENV's V");
+    let mut env = vec![("V".to_string(), "env2".to_string())];
+    steps[5].add_build_args(&mut env, |_| false);
+    assert_eq!(env, [("V".to_string(), "env2".to_string())]);
+    let mut env = vec![("V".to_string(), "env".to_string())];
+    steps[2].add_build_args(&mut env, |_| false);
+    assert_eq!(env, [("V".to_string(), "arg".to_string())]);
+}
+
 #[test]
 fn a_stage_built_from_a_stage_keeps_its_args() {
     // BuildKit's dispatchState.init appends the base stage's build args;

@@ -70,13 +70,10 @@ impl Compiler<'_> {
             if let Some(slot) = proxy_slot(&mut proxy, key) {
                 *slot = value.clone();
                 has_proxy = true;
-                continue;
-            }
-            // ENV always overrides an ARG of the same name.
-            if !env.iter().any(|(k, _)| k == key) {
-                env.push((key.clone(), value.clone()));
             }
         }
+        // An ENV of the same name wins unless the ARG came after it.
+        step.add_build_args(&mut env, is_proxy_arg);
 
         let mut fs = vec![FsMount {
             target: "/".to_string(),

@@ -28,10 +28,15 @@ fn image_base_with_env_user_shell_and_workdir_shaping_runs() {
                 workdir(4, "/srv"),
                 workdir(5, "app"),
                 config(6, "USER nobody", ConfigEdit::User("nobody".into())),
-                with_args(
-                    run(7, "echo $VERSION"),
-                    &[("VERSION", "1.2"), ("LANG", "ignored")],
-                ),
+                {
+                    let mut s = with_args(
+                        run(7, "echo $VERSION"),
+                        &[("VERSION", "1.2"), ("LANG", "ignored")],
+                    );
+                    // An ENV set LANG after its ARG: RUN sees the ENV's.
+                    s.env_over_args.insert("LANG".into());
+                    s
+                },
                 config(
                     8,
                     "SHELL [\"/bin/bash\", \"-eu\", \"-c\"]",

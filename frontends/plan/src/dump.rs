@@ -56,6 +56,10 @@ impl Plan {
                         .collect();
                     let _ = write!(out, "  args[{}]", args.join(" "));
                 }
+                if !step.env_over_args.is_empty() {
+                    let names: Vec<&str> = step.env_over_args.iter().map(String::as_str).collect();
+                    let _ = write!(out, "  env-over-args[{}]", names.join(" "));
+                }
                 out.push('\n');
             }
         }
@@ -259,6 +263,7 @@ mod tests {
             text: text.into(),
             kind,
             build_args: [("V".to_string(), "1".to_string())].into(),
+            env_over_args: Default::default(),
         };
         let plan = Plan {
             stages: vec![

@@ -42,7 +42,7 @@ pub use run::{
 };
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The version of the plan encoding. Bump it whenever a change to these types
 /// changes the meaning of an encoded step, so cache keys from older versions
@@ -197,6 +197,32 @@ pub struct Step {
     /// Only arguments actually in scope are listed, so an ARG changes the keys
     /// of steps from its declaration on, as in Docker.
     pub build_args: BTreeMap<String, String>,
+    /// Build args (of `build_args`) that an `ENV` of the same name set
+    /// again after their `ARG`: `RUN` sees the ENV's value. Any other build
+    /// arg replaces an ENV of its name (the base image's, or one before the
+    /// ARG), as BuildKit puts an ARG's value into the stage's environment
+    /// and the latest wins; the image's ENV keeps the ENV's value.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub env_over_args: BTreeSet<String>,
+}
+
+impl Step {
+    /// Adds the build args to `env` (a `RUN`'s environment, the image's
+    /// ENV): an arg replaces the ENV of its name unless it is in
+    /// `env_over_args`. Args `skip` names are left out (the caller handles
+    /// them).
+    pub fn add_build_args(&self, env: &mut Vec<(String, String)>, skip: impl Fn(&str) -> bool) {
+        for (key, value) in &self.build_args {
+            if skip(key) {
+                continue;
+            }
+            match env.iter_mut().find(|(k, _)| k == key) {
+                Some(_) if self.env_over_args.contains(key) => {}
+                Some(slot) => slot.1 = value.clone(),
+                None => env.push((key.clone(), value.clone())),
+            }
+        }
+    }
 }
 
 /// The kinds of step.

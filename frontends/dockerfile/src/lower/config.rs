@@ -42,6 +42,9 @@ impl Lowering<'_, '_> {
             self.consumed.insert(name.clone());
             let index = self.stage_index();
             if let Some(state) = self.states.get_mut(index) {
+                if value.is_some() {
+                    state.env_over_args.remove(&name);
+                }
                 state.args.declare(&name, value);
             }
         }
@@ -60,6 +63,7 @@ impl Lowering<'_, '_> {
         let index = self.stage_index();
         if let Some(state) = self.states.get_mut(index) {
             for (key, value) in &out {
+                state.env_over_args.insert(key.clone());
                 state.env.retain(|(k, _)| k != key);
                 state.env.push((key.clone(), value.clone()));
             }

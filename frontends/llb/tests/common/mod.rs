@@ -15,6 +15,7 @@ pub fn step(line: usize, text: &str, kind: StepKind) -> Step {
         text: text.to_string(),
         kind,
         build_args: BTreeMap::new(),
+        env_over_args: Default::default(),
     }
 }
 
