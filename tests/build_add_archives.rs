@@ -66,3 +66,30 @@ fn add_unpacks_tar_gzip_bzip2_xz_and_zstd_archives() {
         "a compressed non-tar is copied as is"
     );
 }
+
+/// Regression: `ADD --chown` of a local archive left its entries with the
+/// archive's owners, where BuildKit lets an explicit `--chown` override
+/// them (without `--chown` the archive's owners stay).
+#[test]
+fn add_chown_owns_the_unpacked_entries() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox\nADD --chown=1000:100 pkg.tar.gz /owned/\nADD pkg.tar.gz /kept/\n",
+        &[("tree/pkg/bin/tool", "tool\n")],
+    );
+    run_ok(
+        Command::new("tar")
+            .args(["--owner=5", "--group=6", "-czf", "pkg.tar.gz", "-C", "tree", "pkg"])
+            .current_dir(&ctx),
+    );
+    std::fs::remove_dir_all(ctx.join("tree")).unwrap();
+    env.build(&ctx, &["-t", "add"]).ok();
+    let files = env.image("add").files();
+    let ids = |p: &str| (files[p].uid, files[p].gid);
+    assert_eq!(ids("owned"), (1000, 100));
+    assert_eq!(ids("owned/pkg"), (1000, 100));
+    assert_eq!(ids("owned/pkg/bin/tool"), (1000, 100));
+    assert_eq!(ids("kept/pkg/bin/tool"), (5, 6));
+}

@@ -182,6 +182,20 @@ pub fn extract(
     mode: ExtractMode,
     layer: Option<&str>,
 ) -> Result<(), ExtractError> {
+    extract_owned(reader, target, mode, layer, None)
+}
+
+/// [`extract`], with every entry owned by `owner` (uid, gid) instead of
+/// the ids in its header when given: `ADD --chown` of a local archive, as
+/// BuildKit's unpacking lets an explicit `--chown` override the archive's
+/// ownership.
+pub fn extract_owned(
+    reader: impl Read,
+    target: &Path,
+    mode: ExtractMode,
+    layer: Option<&str>,
+    owner: Option<(u32, u32)>,
+) -> Result<(), ExtractError> {
     let fail = |entry: &str, kind: ExtractErrorKind| ExtractError {
         layer: layer.map(str::to_string),
         entry: entry.to_string(),
@@ -204,6 +218,7 @@ pub fn extract(
         root: &root,
         mode,
         is_root: rustix::process::geteuid().is_root(),
+        owner,
         created: BTreeSet::new(),
         dir_times: Vec::new(),
     };
@@ -230,6 +245,8 @@ struct State<'a> {
     root: &'a RootFs,
     mode: ExtractMode,
     is_root: bool,
+    /// Ids every entry gets instead of its header's (`ADD --chown`).
+    owner: Option<(u32, u32)>,
     /// Paths this layer wrote (kept by its opaque markers).
     created: BTreeSet<String>,
     dir_times: Vec<(String, (i64, u32))>,
@@ -253,16 +270,20 @@ impl State<'_> {
         }
         let header = entry.header().clone();
         let kind = header.entry_type();
+        // Empty numeric fields read as 0, as Go's archive/tar does.
+        let (uid, gid) = self.owner.unwrap_or((
+            header.uid().unwrap_or(0) as u32,
+            header.gid().unwrap_or(0) as u32,
+        ));
         let meta = EntryMeta {
             mode: header.mode().map_err(ExtractErrorKind::Archive)? & 0o7777,
-            // Empty numeric fields read as 0, as Go's archive/tar does.
             uid: if self.is_root {
-                header.uid().unwrap_or(0) as u32
+                uid
             } else {
                 rustix::process::geteuid().as_raw()
             },
             gid: if self.is_root {
-                header.gid().unwrap_or(0) as u32
+                gid
             } else {
                 rustix::process::getegid().as_raw()
             },

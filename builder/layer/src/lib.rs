@@ -56,7 +56,7 @@ pub use estargz::{
     CHUNK_SIZE as ESTARGZ_CHUNK_SIZE, EstargzDigests, TOC_DIGEST_ANNOTATION,
     UNCOMPRESSED_SIZE_ANNOTATION, to_estargz,
 };
-pub use extract::{ExtractError, ExtractErrorKind, ExtractMode, extract};
+pub use extract::{ExtractError, ExtractErrorKind, ExtractMode, extract, extract_owned};
 pub use out::BlobSink;
 pub use recompress::{recompress, recompress_chunked};
 pub use stored::StoreChunks;

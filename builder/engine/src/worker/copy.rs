@@ -18,7 +18,7 @@ use std::path::Path;
 use strata_context::{DigestOptions, EntryKind, Selection};
 use strata_layer::ExtraFiles;
 use strata_layer::rootfs::{EntryMeta, RootFs};
-use strata_layer::{ExtractMode, detect_reader, extract};
+use strata_layer::{ExtractMode, detect_reader, extract_owned};
 use strata_plan::{CopyStep, SourceKind};
 
 /// Parent directories a COPY creates: 0755, root unless `--chown`.
@@ -351,7 +351,9 @@ impl Worker {
                     }
                     EntryKind::File => {
                         let unpack = copy.add && copy.unpack != Some(false) && entry.rel.is_empty();
-                        if !(unpack && self.unpack_archive(root, &host, &dest, &parent_meta)?) {
+                        if !(unpack
+                            && self.unpack_archive(root, &host, &dest, &parent_meta, owner)?)
+                        {
                             let inode = if links {
                                 inode_key(&selection, index)
                             } else {
@@ -412,7 +414,7 @@ impl Worker {
             let host = download.file.path();
             // A fetched archive is a file unless --unpack=true (BuildKit).
             let unpack = copy.unpack == Some(true);
-            if unpack && self.unpack_archive(root, host, &dest, &parent_meta)? {
+            if unpack && self.unpack_archive(root, host, &dest, &parent_meta, owner)? {
                 continue;
             }
             let mode = chmod.as_ref().map_or(0o600, |c| c.apply(0o600, false));
@@ -446,18 +448,20 @@ impl Worker {
     /// ADD of a file that may be an archive: a tar (plain or compressed)
     /// is extracted into the destination directory and true returned; any
     /// other file gives false, to be copied as it is.
+    /// `owner` (`--chown`) replaces the archive's ownership, as in BuildKit.
     fn unpack_archive(
         &self,
         root: &RootFs,
         file: &Path,
         dest: &str,
         parent_meta: &EntryMeta,
+        owner: Option<(u32, u32)>,
     ) -> Result<bool, WorkerError> {
         match classify(file)? {
             Archive::Tar => {
                 let dir = dest.trim_end_matches('/');
                 let dir = if dir.is_empty() { "/" } else { dir };
-                self.unpack(root, file, dir, parent_meta)?;
+                self.unpack(root, file, dir, parent_meta, owner)?;
                 Ok(true)
             }
             Archive::No => Ok(false),
@@ -471,16 +475,18 @@ impl Worker {
         archive: &Path,
         dir: &str,
         parent_meta: &EntryMeta,
+        owner: Option<(u32, u32)>,
     ) -> Result<(), WorkerError> {
         let fd = root.mkdir_all(dir, parent_meta)?;
         // The directory's fd pins it: nothing can swap in a symlink now.
         let target = format!("/proc/self/fd/{}", fd.as_raw_fd());
         let reader = super::decompress::open(archive).map_err(io_err(archive))?;
-        extract(
+        extract_owned(
             BufReader::new(reader),
             Path::new(&target),
             ExtractMode::Apply,
             None,
+            owner,
         )?;
         Ok(())
     }
