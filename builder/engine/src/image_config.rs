@@ -100,11 +100,12 @@ pub struct RuntimeConfig {
     /// `ENV`, as `KEY=value` strings in order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<String>>,
-    /// `ENTRYPOINT`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `ENTRYPOINT`. Left out when empty (`ENTRYPOINT []`), as Go's
+    /// `omitempty` leaves it out of BuildKit's config.
+    #[serde(skip_serializing_if = "none_or_empty")]
     pub entrypoint: Option<Vec<String>>,
-    /// `CMD`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `CMD`, left out when empty (`CMD []`) as `ENTRYPOINT`.
+    #[serde(skip_serializing_if = "none_or_empty")]
     pub cmd: Option<Vec<String>>,
     /// Docker's `ArgsEscaped`: BuildKit sets it with every `CMD` (a
     /// Windows runtime reads it; Linux ones ignore it), so a `CMD` gives
@@ -158,6 +159,10 @@ pub struct HealthConfig {
     /// Failures before unhealthy.
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub retries: u32,
+}
+
+fn none_or_empty(v: &Option<Vec<String>>) -> bool {
+    v.as_ref().is_none_or(Vec::is_empty)
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -386,6 +391,18 @@ mod tests {
         s.apply(&ConfigEdit::Cmd(Command::Exec(vec!["--serve".into()])));
         let json = serde_json::to_value(&s.image.config).unwrap();
         assert_eq!(json["ArgsEscaped"], true, "{json}");
+    }
+
+    /// Regression: `CMD []` wrote `"Cmd": []` where BuildKit's config has
+    /// no `Cmd` (Go's `omitempty`), so `docker inspect` showed `[]`, not null.
+    #[test]
+    fn empty_cmd_and_entrypoint_are_left_out() {
+        let mut s = stage();
+        s.apply(&ConfigEdit::Cmd(Command::Exec(vec![])));
+        s.apply(&ConfigEdit::Entrypoint(Command::Exec(vec![])));
+        let json = serde_json::to_value(&s.image.config).unwrap();
+        assert!(json.get("Cmd").is_none(), "{json}");
+        assert!(json.get("Entrypoint").is_none(), "{json}");
     }
 
     #[test]
