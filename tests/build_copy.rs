@@ -235,6 +235,29 @@ COPY src /last/
     assert_eq!(files["separate/b.txt"].text(), "A\n");
 }
 
+/// Regression: `--chmod=g=u` (OpenShift's idiom) was refused as an invalid
+/// chmod; BuildKit reads symbolic modes as chmod(1) does, copying a
+/// class's bits.
+#[test]
+fn copy_chmod_copies_the_bits_of_a_class() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox\nCOPY --chmod=g=u src /g/\nCOPY --chmod=u+x,go=u-w a.txt /a\n",
+        FILES,
+    );
+    chmod(&ctx.join("src/x.py"), 0o640);
+    chmod(&ctx.join("src/sub"), 0o700);
+    chmod(&ctx.join("a.txt"), 0o600);
+    env.build(&ctx, &["-t", "modes"]).ok();
+    let files = env.image("modes").files();
+    let mode = |p: &str| files[p].mode & 0o7777;
+    assert_eq!(mode("g/x.py"), 0o660);
+    assert_eq!(mode("g/sub"), 0o770);
+    assert_eq!(mode("a"), 0o755);
+}
+
 #[test]
 fn dockerignore_with_exceptions() {
     let env = Env::new();

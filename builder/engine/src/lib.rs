@@ -5,7 +5,6 @@
 //! the cache answers hit or miss and only misses execute.
 
 pub mod archive;
-pub mod chmod;
 pub mod convert;
 pub mod copy_dest;
 pub mod copyfs;

@@ -286,24 +286,12 @@ pub(crate) fn parse_chmod(value: Option<&str>, line: usize) -> Result<(i32, Stri
             _ => Err(invalid()),
         };
     }
-    if is_symbolic_mode(v) {
+    // Symbolic as chmod(1), which BuildKit's setmode port reads.
+    if strata_plan::Chmod::parse(v).is_ok() {
         Ok((-1, v.to_string()))
     } else {
         Err(invalid())
     }
-}
-
-/// `[ugoa]*([-+=][rwxXst]*)+` clauses separated by commas.
-fn is_symbolic_mode(v: &str) -> bool {
-    !v.is_empty()
-        && v.split(',').all(|clause| {
-            let rest = clause.trim_start_matches(['u', 'g', 'o', 'a']);
-            if !rest.starts_with(['+', '-', '=']) {
-                return false;
-            }
-            rest.chars()
-                .all(|c| matches!(c, '+' | '-' | '=' | 'r' | 'w' | 'x' | 'X' | 's' | 't'))
-        })
 }
 
 #[cfg(test)]

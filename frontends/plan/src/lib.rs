@@ -23,6 +23,7 @@
 //! assert_eq!(plan.target_stage().map(|s| s.id), Some(StageId(0)));
 //! ```
 
+mod chmod;
 mod config;
 mod copy;
 mod dump;
@@ -31,6 +32,7 @@ mod path;
 mod remote;
 mod run;
 
+pub use chmod::{Chmod, ChmodError, ModeOp};
 pub use config::{Command, ConfigEdit, Healthcheck, HealthcheckTest};
 pub use copy::{CopySource, CopySources, CopyStep, HeredocFile};
 pub use json::go_escape_html;

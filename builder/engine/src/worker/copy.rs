@@ -5,7 +5,6 @@ use super::error::{WorkerError, io_err};
 use super::git_source::GitSource;
 use super::listing::{FileJob, Writes, has_hard_links, inode_key};
 use super::sources::Source;
-use crate::chmod::Chmod;
 use crate::copy_dest::{Matched, absolute_dest, join, targets};
 use crate::ops::{SourceDigest, Stages};
 use crate::state::{LayerRef, State};
@@ -19,7 +18,7 @@ use strata_context::{DigestOptions, EntryKind, Selection};
 use strata_layer::ExtraFiles;
 use strata_layer::rootfs::{EntryMeta, RootFs};
 use strata_layer::{ExtractMode, detect_reader, extract_owned};
-use strata_plan::{CopyStep, SourceKind};
+use strata_plan::{Chmod, CopyStep, SourceKind};
 
 /// Parent directories a COPY creates: 0755, root unless `--chown`.
 fn dir_meta(owner: Option<(u32, u32)>, mtime: i64) -> EntryMeta {

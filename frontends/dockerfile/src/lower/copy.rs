@@ -87,20 +87,10 @@ impl Lowering<'_, '_> {
     }
 }
 
-/// `--chmod`: octal up to 07777, or symbolic (`u+x,g-w`, `a=rX`).
+/// `--chmod`: octal up to 07777, or symbolic as chmod(1) (`u+x,g-w`,
+/// `a=rX`, `g=u`).
 fn validate_chmod(mode: &str) -> Result<(), String> {
-    let octal = !mode.is_empty()
-        && mode.bytes().all(|b| (b'0'..=b'7').contains(&b))
-        && u32::from_str_radix(mode, 8).is_ok_and(|m| m <= 0o7777);
-    let symbolic = !mode.is_empty()
-        && mode.split(',').all(|clause| {
-            let Some(at) = clause.find(['+', '-', '=']) else {
-                return false;
-            };
-            clause[..at].bytes().all(|b| b"ugoa".contains(&b))
-                && clause[at + 1..].bytes().all(|b| b"rwxXst".contains(&b))
-        });
-    if octal || symbolic {
+    if strata_plan::Chmod::parse(mode).is_ok() {
         Ok(())
     } else {
         Err(format!(
