@@ -81,7 +81,15 @@ fn add_chown_owns_the_unpacked_entries() {
     );
     run_ok(
         Command::new("tar")
-            .args(["--owner=5", "--group=6", "-czf", "pkg.tar.gz", "-C", "tree", "pkg"])
+            .args([
+                "--owner=5",
+                "--group=6",
+                "-czf",
+                "pkg.tar.gz",
+                "-C",
+                "tree",
+                "pkg",
+            ])
             .current_dir(&ctx),
     );
     std::fs::remove_dir_all(ctx.join("tree")).unwrap();
