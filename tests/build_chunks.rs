@@ -42,12 +42,12 @@ pub fn big_context(dir: &Path) -> PathBuf {
     dir.to_path_buf()
 }
 
-/// The chunk map the store keeps for a layer blob, as (uncompressed
-/// SHA-256, compressed SHA-256) pairs in order.
+/// The chunk map the store keeps for a layer blob, as (key: uncompressed
+/// BLAKE3, compressed SHA-256) pairs in order.
 fn chunk_map(root: &Path, compression: &str, layer: &Path) -> Vec<(String, String)> {
     let format = match compression {
-        "gzip" => "gzip-6-v1",
-        _ => "zstd-3-v1",
+        "gzip" => "gzip-6-v2",
+        _ => "zstd-3-v2",
     };
     let hex = layer.file_name().unwrap().to_str().unwrap();
     let path = root.join(format!("chunks-v1/{format}/{hex}.json"));
@@ -58,7 +58,7 @@ fn chunk_map(root: &Path, compression: &str, layer: &Path) -> Vec<(String, Strin
         .iter()
         .map(|c| {
             let s = |k: &str| c[k].as_str().unwrap().to_string();
-            (s("sha256"), s("compressed_sha256"))
+            (s("key"), s("compressed_sha256"))
         })
         .collect()
 }

@@ -4,9 +4,9 @@ use crate::chunk::{ChunkCache, ChunkEntry};
 use crate::cut::CutPoint;
 use crate::out::{BlobOut, BlobSink};
 use crate::pipeline::ChunkPipeline;
-use sha2::{Digest as _, Sha256};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Arc;
+use strata_store::ResumableSha256;
 
 /// How layer blobs are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,7 +65,7 @@ pub struct LayerDigests {
 /// Plain tar, hashed here for the diffID.
 struct Plain<W> {
     out: BlobOut<W>,
-    tar_sha: Sha256,
+    tar_sha: ResumableSha256,
     tar_size: u64,
 }
 
@@ -94,7 +94,7 @@ impl<W: BlobSink> Sink<W> {
         let stage = match compression {
             Compression::None => Stage::Plain(Box::new(Plain {
                 out: BlobOut::new(out),
-                tar_sha: Sha256::new(),
+                tar_sha: ResumableSha256::new(),
                 tar_size: 0,
             })),
             Compression::Gzip { .. } | Compression::Zstd { .. } => Stage::Chunked(Box::new(
@@ -154,6 +154,28 @@ impl<W: BlobSink> Sink<W> {
             },
             chunks,
         ))
+    }
+}
+
+impl<W: BlobSink> Sink<W> {
+    /// Reads up to `max` bytes of `from` into the stream (straight into
+    /// the chunk being filled when chunked; through `scratch`, at most its
+    /// length, when plain); returns how many.
+    pub fn read_from(
+        &mut self,
+        from: &mut dyn Read,
+        max: usize,
+        scratch: &mut [u8],
+    ) -> io::Result<usize> {
+        match &mut self.stage {
+            Stage::Plain(_) => {
+                let max = max.min(scratch.len());
+                let n = from.read(&mut scratch[..max])?;
+                self.write_all(&scratch[..n])?;
+                Ok(n)
+            }
+            Stage::Chunked(p) => p.read_from(from, max),
+        }
     }
 }
 

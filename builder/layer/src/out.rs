@@ -1,20 +1,29 @@
 //! Where a layer blob goes ([`BlobSink`]) and the blob digest: computed by
 //! the sink when it hashes what it is given anyway (the store's
-//! [`BlobWriter`]), else on the way into it ([`BlobOut`]), never twice.
+//! [`BlobWriter`]), else on the way into it ([`BlobOut`]), never twice;
+//! bytes whose hash state is known from an earlier blob not at all.
 
-use sha2::{Digest as _, Sha256};
 use std::io::{self, Write};
-use strata_store::BlobWriter;
+use strata_store::{BlobWriter, Digest, Midstate, ResumableSha256};
 
 /// A writer a layer blob can be written to. Chunked layers are written on
 /// a thread of their own, hence `Send + 'static`.
 pub trait BlobSink: Write + Send + 'static {
-    /// `sha256:<hex>` of every byte written to the sink so far, and how
-    /// many, when the sink computes it itself; the layer writer then does
-    /// not hash the blob a second time. `None` (the default): the layer
-    /// writer hashes what it writes.
-    fn written_digest(&self) -> Option<(String, u64)> {
+    /// The SHA-256 state of every byte written to the sink so far, when
+    /// the sink computes it itself; the layer writer then does not hash
+    /// the blob a second time. `None` (the default): the layer writer
+    /// hashes what it writes.
+    fn hash_state(&self) -> Option<Midstate> {
         None
+    }
+
+    /// Writes bytes whose hash the caller knows (`after`: the state once
+    /// they are written), without hashing them. Only called on sinks that
+    /// give a [`BlobSink::hash_state`].
+    fn write_known(&mut self, _bytes: &[u8], _after: &Midstate) -> io::Result<()> {
+        Err(io::Error::other(
+            "this blob sink does not hash what it is given",
+        ))
     }
 }
 
@@ -25,8 +34,12 @@ impl BlobSink for Box<dyn Write + Send> {}
 impl<W: Write + Send + 'static> BlobSink for io::BufWriter<W> {}
 
 impl BlobSink for BlobWriter {
-    fn written_digest(&self) -> Option<(String, u64)> {
-        Some((self.digest().to_string(), self.size()))
+    fn hash_state(&self) -> Option<Midstate> {
+        Some(self.midstate())
+    }
+
+    fn write_known(&mut self, bytes: &[u8], after: &Midstate) -> io::Result<()> {
+        BlobWriter::write_known(self, bytes, after)
     }
 }
 
@@ -35,16 +48,16 @@ impl BlobSink for BlobWriter {
 pub(crate) struct BlobOut<W> {
     inner: W,
     /// `None` when `inner` hashes what it is given.
-    sha: Option<Sha256>,
+    sha: Option<ResumableSha256>,
     size: u64,
 }
 
 impl<W: BlobSink> BlobOut<W> {
     pub fn new(inner: W) -> Self {
-        let hashes_itself = inner.written_digest().is_some_and(|(_, size)| size == 0);
+        let hashes_itself = inner.hash_state().is_some_and(|s| s.is_empty());
         BlobOut {
             inner,
-            sha: (!hashes_itself).then(Sha256::new),
+            sha: (!hashes_itself).then(ResumableSha256::new),
             size: 0,
         }
     }
@@ -54,22 +67,52 @@ impl<W: BlobSink> BlobOut<W> {
         self.size
     }
 
+    /// The SHA-256 state of what was written so far.
+    pub fn midstate(&self) -> io::Result<Midstate> {
+        match &self.sha {
+            Some(sha) => Ok(sha.midstate()),
+            None => self.inner_state(),
+        }
+    }
+
+    /// The inner sink's state, which must cover what was written here.
+    fn inner_state(&self) -> io::Result<Midstate> {
+        match self.inner.hash_state() {
+            Some(state) if state.len() == self.size => Ok(state),
+            found => Err(io::Error::other(format!(
+                "the blob sink's digest covers {:?} bytes, {} were written",
+                found.map(|f| f.len()),
+                self.size
+            ))),
+        }
+    }
+
+    /// Writes bytes whose hash is known: `after` is the blob's state once
+    /// they are written (see [`BlobWriter::write_known`]).
+    pub fn write_known(&mut self, bytes: &[u8], after: &Midstate) -> io::Result<()> {
+        let end = self.size + bytes.len() as u64;
+        if after.len() != end {
+            return Err(io::Error::other(format!(
+                "a hash state after {} bytes does not fit a blob of {end}",
+                after.len()
+            )));
+        }
+        match &mut self.sha {
+            Some(sha) => {
+                self.inner.write_all(bytes)?;
+                *sha = ResumableSha256::resume(after);
+            }
+            None => self.inner.write_known(bytes, after)?,
+        }
+        self.size = end;
+        Ok(())
+    }
+
     /// The sink, the `sha256:` digest of what was written and its size.
     pub fn finish(self) -> io::Result<(W, String, u64)> {
-        let digest = match self.sha {
-            Some(sha) => format!("sha256:{}", hex::encode(sha.finalize())),
-            None => match self.inner.written_digest() {
-                Some((digest, size)) if size == self.size => digest,
-                found => {
-                    return Err(io::Error::other(format!(
-                        "the blob sink's digest covers {:?} bytes, {} were written",
-                        found.map(|f| f.1),
-                        self.size
-                    )));
-                }
-            },
-        };
-        Ok((self.inner, digest, self.size))
+        let state = self.midstate()?;
+        let digest = Digest::from_sha256(ResumableSha256::resume(&state).finalize());
+        Ok((self.inner, digest.to_string(), self.size))
     }
 }
 
@@ -107,6 +150,27 @@ mod tests {
         assert_eq!(size, 11);
         let (stored, _) = writer.commit(Some(&digest.parse().unwrap())).unwrap();
         assert_eq!(stored.to_string(), digest);
+    }
+
+    fn known_prefix_then_more<W: BlobSink>(sink: W) -> String {
+        let mut first = BlobOut::new(Vec::new());
+        first.write_all(b"same start|").unwrap();
+        let after = first.midstate().unwrap();
+        let mut out = BlobOut::new(sink);
+        assert!(out.write_known(b"same", &after).is_err());
+        out.write_known(b"same start|", &after).unwrap();
+        out.write_all(b"new end").unwrap();
+        assert_eq!(out.midstate().unwrap().len(), 18);
+        out.finish().unwrap().1
+    }
+
+    #[test]
+    fn known_bytes_resume_the_digest_in_both_kinds_of_sink() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = strata_store::Store::open(dir.path()).unwrap();
+        let want = strata_store::Digest::of(b"same start|new end").to_string();
+        assert_eq!(known_prefix_then_more(Vec::new()), want);
+        assert_eq!(known_prefix_then_more(store.blob_writer().unwrap()), want);
     }
 
     #[test]

@@ -3,34 +3,90 @@
 //! them in order, with the digests of both streams computed on the way.
 //!
 //! The caller's thread only fills chunks (for a layer, it also reads the
-//! files). A sealed chunk goes to the tar hasher, a thread that hashes
-//! the uncompressed stream in order (the diffID), and to a worker (the
-//! chunk's key, its lookup or compression). The writer thread puts the
-//! workers' results back in order and writes them to the sink, where the
-//! blob digest is computed (`out.rs`). So the three SHA-256 passes over
-//! a rebuilt layer (tar, chunk keys, blob) run beside each other and
-//! beside the reading of the files, instead of mostly on one thread.
+//! files, straight into the chunk, [`ChunkPipeline::read_from`]). Chunk
+//! buffers go round: once hashed they come back to be filled again, so
+//! no page of a rebuilt layer is allocated and zeroed twice. A sealed chunk goes to a worker (the chunk's BLAKE3 key, its
+//! lookup or compression). The writer thread puts the workers' results
+//! back in order, writes them to the sink, where the blob digest is
+//! computed (`out.rs`), and passes the uncompressed chunk on to the tar
+//! hasher, a thread that hashes the stream in order (the diffID). So the
+//! hashes of a rebuilt layer run beside each other and beside the reading
+//! of the files.
+//!
+//! While the chunks written are, one for one, the first chunks of a blob
+//! written before (same keys, same compressed bytes; the cache lists such
+//! blobs with the SHA-256 states after each chunk), neither digest hashes
+//! them: both take the earlier blob's state after the chunk. A layer whose
+//! first change is half-way through hashes half of it.
 
 use crate::chunk::{ChunkCache, ChunkEntry, ChunkKey, CompressedChunk, compress_chunk};
 use crate::compress::Compression;
 use crate::cut::{CutPoint, CutPolicy};
 use crate::out::{BlobOut, BlobSink};
-use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use strata_store::{ChunkRecord, Midstate, ResumableSha256};
 
-/// The bytes of a sealed chunk, shared by the tar hasher and a worker.
-type Chunk = Arc<Vec<u8>>;
+/// The bytes of a sealed chunk, shared by a worker and the tar hasher.
+type Chunk = Arc<ChunkBuf>;
 type Job = (u64, Chunk);
+
+/// A chunk's buffer: `bytes[..len]` is the chunk; the rest is space
+/// already allocated and initialized, so reads can go straight into it.
+pub(crate) struct ChunkBuf {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl ChunkBuf {
+    fn with_capacity(capacity: usize) -> ChunkBuf {
+        ChunkBuf {
+            bytes: vec![0; capacity],
+            len: 0,
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// `n` bytes of room after the chunk, grown (zeroed) when needed.
+    fn room(&mut self, n: usize) -> &mut [u8] {
+        let end = self.len + n;
+        if self.bytes.len() < end {
+            self.bytes.resize(end.max(self.bytes.len() * 2), 0);
+        }
+        &mut self.bytes[self.len..end]
+    }
+}
+
+/// Gives a chunk's buffer back to the pipeline once its last user is
+/// done with it.
+fn recycle(chunk: Chunk, pool: &Sender<ChunkBuf>) {
+    if let Ok(mut buf) = Arc::try_unwrap(chunk) {
+        buf.len = 0;
+        // The pipeline may be gone: the buffer is then just freed.
+        let _ = pool.send(buf);
+    }
+}
 
 /// A chunk back from a worker.
 struct Done {
+    data: Chunk,
     compressed: Vec<u8>,
     /// Set when the cache is enabled.
     entry: Option<ChunkEntry>,
+}
+
+/// What the tar hasher is given, chunk by chunk.
+enum ToHash {
+    /// Bytes to hash.
+    Bytes(Chunk),
+    /// A chunk whose state after it is known.
+    Known(Midstate),
 }
 
 /// What the writer thread hands back.
@@ -51,7 +107,7 @@ pub(crate) struct Finished<W> {
     pub starts: Vec<u64>,
     /// SHA-256 of the uncompressed stream so far, not finalized, so a
     /// caller can add to it.
-    pub tar_sha: Sha256,
+    pub tar_sha: ResumableSha256,
     /// Size of the uncompressed stream.
     pub tar_size: u64,
 }
@@ -63,17 +119,25 @@ pub(crate) struct Finished<W> {
 /// Dropping it unfinished closes its channels, which ends the threads.
 pub(crate) struct ChunkPipeline<W: BlobSink> {
     policy: CutPolicy,
-    buf: Vec<u8>,
+    buf: ChunkBuf,
+    /// Buffers of chunks written and hashed, to fill again.
+    pool: Receiver<ChunkBuf>,
     jobs: Option<Sender<Job>>,
-    tar: Option<SyncSender<Chunk>>,
     /// How many chunks the writer thread has written, after each one.
     written: Receiver<u64>,
     workers: Vec<JoinHandle<()>>,
-    hasher: Option<JoinHandle<(Sha256, u64)>>,
+    hasher: Option<JoinHandle<Hashed>>,
     writer: Option<JoinHandle<io::Result<Written<W>>>>,
     next_seq: u64,
     next_written: u64,
     limit: u64,
+}
+
+/// What the tar hasher hands back.
+struct Hashed {
+    sha: ResumableSha256,
+    /// The state after each chunk, when the cache is enabled.
+    states: Vec<Midstate>,
 }
 
 impl<W: BlobSink> ChunkPipeline<W> {
@@ -92,7 +156,8 @@ impl<W: BlobSink> ChunkPipeline<W> {
         let (job_tx, job_rx) = channel::<Job>();
         let (done_tx, done_rx) = channel();
         let (written_tx, written_rx) = channel();
-        let (tar_tx, tar_rx) = sync_channel::<Chunk>(limit as usize);
+        let (tar_tx, tar_rx) = sync_channel::<ToHash>(limit as usize);
+        let (pool_tx, pool_rx) = channel();
         let job_rx = Arc::new(Mutex::new(job_rx));
         let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
@@ -104,25 +169,27 @@ impl<W: BlobSink> ChunkPipeline<W> {
             })?);
         }
         drop(done_tx);
+        let keep_states = cache.enabled();
+        let hasher_pool = pool_tx.clone();
         let hasher = spawn("strata-tar-sha", move || {
-            let mut sha = Sha256::new();
-            let mut size = 0u64;
-            for chunk in tar_rx {
-                sha.update(&chunk[..]);
-                size += chunk.len() as u64;
-            }
-            (sha, size)
+            hash_tar(tar_rx, keep_states, &hasher_pool)
         })?;
         let out = BlobOut::new(out);
         let writer = spawn("strata-blob", move || {
-            write_in_order(out, &done_rx, &written_tx)
+            let prefix = Prefix {
+                cache,
+                compression,
+                candidates: None,
+                tar_size: 0,
+            };
+            write_in_order(out, &done_rx, &written_tx, &tar_tx, prefix, &pool_tx)
         })?;
         let policy = CutPolicy::for_compression(compression);
         Ok(ChunkPipeline {
             policy,
-            buf: Vec::with_capacity(policy.min * 2),
+            buf: ChunkBuf::with_capacity(policy.min * 2),
+            pool: pool_rx,
             jobs: Some(job_tx),
-            tar: Some(tar_tx),
             written: written_rx,
             workers,
             hasher: Some(hasher),
@@ -140,7 +207,7 @@ impl<W: BlobSink> ChunkPipeline<W> {
 
     /// A point where the stream may be cut.
     pub fn cut_point(&mut self, point: CutPoint) -> io::Result<()> {
-        if self.policy.cut(self.buf.len(), point) {
+        if self.policy.cut(self.buf.len, point) {
             self.seal()?;
         }
         Ok(())
@@ -150,23 +217,21 @@ impl<W: BlobSink> ChunkPipeline<W> {
     /// policy says; returns the sequence number of the chunk the next
     /// bytes go to (see [`Finished::starts`]).
     pub fn force_cut(&mut self) -> io::Result<u64> {
-        if !self.buf.is_empty() {
+        if self.buf.len > 0 {
             self.seal()?;
         }
         Ok(self.next_seq)
     }
 
     fn seal(&mut self) -> io::Result<()> {
-        let capacity = self.policy.min * 2;
-        let data = Arc::new(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(capacity),
-        ));
-        let sent = match (&self.tar, &self.jobs) {
-            (Some(tar), Some(jobs)) => {
-                tar.send(Arc::clone(&data)).is_ok() && jobs.send((self.next_seq, data)).is_ok()
-            }
-            _ => false,
+        let next = match self.pool.try_recv() {
+            Ok(buf) => buf,
+            Err(_) => ChunkBuf::with_capacity(self.policy.min * 2),
+        };
+        let data = Arc::new(std::mem::replace(&mut self.buf, next));
+        let sent = match &self.jobs {
+            Some(jobs) => jobs.send((self.next_seq, data)).is_ok(),
+            None => false,
         };
         if !sent {
             return Err(self.failure());
@@ -184,12 +249,12 @@ impl<W: BlobSink> ChunkPipeline<W> {
     /// Stops every thread after one of them stopped early; returns why.
     fn failure(&mut self) -> io::Error {
         self.jobs = None;
-        self.tar = None;
         let workers_ok = std::mem::take(&mut self.workers)
             .into_iter()
             .all(|w| w.join().is_ok());
+        let writer = self.writer.take().map(JoinHandle::join);
         let hasher_ok = self.hasher.take().is_none_or(|h| h.join().is_ok());
-        match self.writer.take().map(JoinHandle::join) {
+        match writer {
             Some(Ok(Err(e))) => e,
             Some(Err(_)) => panicked(),
             _ if !workers_ok || !hasher_ok => panicked(),
@@ -200,21 +265,20 @@ impl<W: BlobSink> ChunkPipeline<W> {
     /// Compresses what is left, waits for every chunk and returns the sink
     /// with what was written.
     pub fn finish(mut self) -> io::Result<Finished<W>> {
-        if !self.buf.is_empty() {
+        if self.buf.len > 0 {
             self.seal()?;
         }
         self.jobs = None;
-        self.tar = None;
         for worker in std::mem::take(&mut self.workers) {
             worker.join().map_err(|_| panicked())?;
         }
-        let written = self
+        let mut written = self
             .writer
             .take()
             .ok_or_else(stopped)?
             .join()
             .map_err(|_| panicked())??;
-        let (tar_sha, tar_size) = self
+        let hashed = self
             .hasher
             .take()
             .ok_or_else(stopped)?
@@ -223,19 +287,35 @@ impl<W: BlobSink> ChunkPipeline<W> {
         if written.starts.len() as u64 != self.next_seq {
             return Err(io::Error::other("a chunk of the layer was not written"));
         }
+        if hashed.states.len() == written.entries.len() {
+            for (entry, state) in written.entries.iter_mut().zip(hashed.states) {
+                entry.stream_state = Some(state);
+            }
+        }
         Ok(Finished {
             out: written.out,
             entries: written.entries,
             starts: written.starts,
-            tar_sha,
-            tar_size,
+            tar_size: hashed.sha.len(),
+            tar_sha: hashed.sha,
         })
+    }
+}
+
+impl<W: BlobSink> ChunkPipeline<W> {
+    /// Reads up to `max` bytes from `from` straight into the chunk being
+    /// filled (one `read` call); returns how many.
+    pub fn read_from(&mut self, from: &mut dyn io::Read, max: usize) -> io::Result<usize> {
+        let n = from.read(self.buf.room(max))?;
+        self.buf.len += n;
+        Ok(n)
     }
 }
 
 impl<W: BlobSink> Write for ChunkPipeline<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
+        self.buf.room(data.len()).copy_from_slice(data);
+        self.buf.len += data.len();
         Ok(data.len())
     }
 
@@ -259,13 +339,69 @@ fn panicked() -> io::Error {
     io::Error::other("a compression thread panicked")
 }
 
+/// The tar hasher: the uncompressed stream, chunk by chunk, in order.
+fn hash_tar(chunks: Receiver<ToHash>, keep_states: bool, pool: &Sender<ChunkBuf>) -> Hashed {
+    let mut sha = ResumableSha256::new();
+    let mut states = Vec::new();
+    for chunk in chunks {
+        match chunk {
+            ToHash::Bytes(data) => {
+                sha.update(data.data());
+                recycle(data, pool);
+            }
+            ToHash::Known(state) => sha = ResumableSha256::resume(&state),
+        }
+        if keep_states {
+            states.push(sha.midstate());
+        }
+    }
+    Hashed { sha, states }
+}
+
+/// Earlier blobs that start with the chunks written so far.
+struct Prefix {
+    cache: Arc<dyn ChunkCache>,
+    compression: Compression,
+    /// `None` before the first chunk; empty once a chunk differed.
+    candidates: Option<Vec<Arc<[ChunkRecord]>>>,
+    /// Uncompressed bytes written so far.
+    tar_size: u64,
+}
+
+impl Prefix {
+    /// The chunk `seq` of an earlier blob that starts with the same chunks
+    /// as this one up to `entry`, included: its hash states are this
+    /// blob's.
+    fn matching(&mut self, seq: u64, entry: &ChunkEntry) -> Option<ChunkRecord> {
+        self.tar_size += entry.uncompressed_size;
+        let candidates = self.candidates.get_or_insert_with(|| {
+            let key = ChunkKey {
+                blake3: entry.blake3,
+                compression: self.compression,
+            };
+            self.cache.blobs_starting_with(&key)
+        });
+        let seq = usize::try_from(seq).ok()?;
+        let tar_size = self.tar_size;
+        candidates.retain(|blob| {
+            blob.get(seq).is_some_and(|r| {
+                entry.same_as(r) && r.stream_state.as_ref().map(Midstate::len) == Some(tar_size)
+            })
+        });
+        candidates.first().map(|blob| blob[seq].clone())
+    }
+}
+
 /// The writer thread: the workers' chunks, in sequence order, into the
-/// sink; reports each written chunk on `written`. Ends when every worker
-/// has ended.
+/// sink and on to the tar hasher; reports each written chunk on
+/// `written`. Ends when every worker has ended.
 fn write_in_order<W: BlobSink>(
     mut out: BlobOut<W>,
     done: &Receiver<(u64, io::Result<Done>)>,
     written: &Sender<u64>,
+    tar: &SyncSender<ToHash>,
+    mut prefix: Prefix,
+    pool: &Sender<ChunkBuf>,
 ) -> io::Result<Written<W>> {
     let mut ready = BTreeMap::new();
     let mut next = 0u64;
@@ -275,12 +411,38 @@ fn write_in_order<W: BlobSink>(
         ready.insert(seq, result?);
         while let Some(chunk) = ready.remove(&next) {
             let offset = out.size();
-            out.write_all(&chunk.compressed)?;
-            starts.push(offset);
-            if let Some(mut entry) = chunk.entry {
-                entry.offset = offset;
-                entries.push(entry);
+            let data = chunk.data;
+            let mut to_hash = None;
+            match chunk.entry {
+                Some(mut entry) => {
+                    entry.offset = offset;
+                    let known = prefix.matching(next, &entry);
+                    match known
+                        .as_ref()
+                        .and_then(|r| Some((r.blob_state.as_ref()?, r.stream_state.as_ref()?)))
+                    {
+                        Some((blob, stream)) => {
+                            out.write_known(&chunk.compressed, blob)?;
+                            to_hash = Some(ToHash::Known(stream.clone()));
+                            entry.resumed = true;
+                        }
+                        None => out.write_all(&chunk.compressed)?,
+                    }
+                    entry.blob_state = Some(out.midstate()?);
+                    entries.push(entry);
+                }
+                None => out.write_all(&chunk.compressed)?,
             }
+            starts.push(offset);
+            let to_hash = match to_hash {
+                Some(known) => {
+                    recycle(data, pool);
+                    known
+                }
+                None => ToHash::Bytes(data),
+            };
+            tar.send(to_hash)
+                .map_err(|_| io::Error::other("the tar hasher stopped"))?;
             next += 1;
             // The caller stops listening once it has sent its last chunk.
             let _ = written.send(next);
@@ -305,27 +467,34 @@ fn worker(
             Err(_) => return,
         };
         let Ok((seq, data)) = job else { return };
-        let data = &data[..];
+        let bytes = data.data();
         let result = if cache.enabled() {
-            cached_chunk(data, compression, cache)
+            cached_chunk(bytes, compression, cache)
+                .map(|(compressed, entry)| (compressed, Some(entry)))
         } else {
-            compress_chunk(data, compression).map(|compressed| Done {
-                compressed,
-                entry: None,
-            })
+            compress_chunk(bytes, compression).map(|compressed| (compressed, None))
         };
+        let result = result.map(|(compressed, entry)| Done {
+            data,
+            compressed,
+            entry,
+        });
         if done.send((seq, result)).is_err() {
             return;
         }
     }
 }
 
-/// A chunk from the cache, or compressed and offered to it. The SHA-256
-/// of a cached chunk's compressed bytes comes from the cache, which
-/// verified it.
-fn cached_chunk(data: &[u8], compression: Compression, cache: &dyn ChunkCache) -> io::Result<Done> {
+/// A chunk from the cache, or compressed and offered to it, with its
+/// entry. The SHA-256 of a cached chunk's compressed bytes comes from the
+/// cache, which verified it.
+fn cached_chunk(
+    data: &[u8],
+    compression: Compression,
+    cache: &dyn ChunkCache,
+) -> io::Result<(Vec<u8>, ChunkEntry)> {
     let key = ChunkKey {
-        sha256: Sha256::digest(data).into(),
+        blake3: *blake3::hash(data).as_bytes(),
         compression,
     };
     let (chunk, reused) = match cache.lookup(&key) {
@@ -337,24 +506,25 @@ fn cached_chunk(data: &[u8], compression: Compression, cache: &dyn ChunkCache) -
         }
     };
     let entry = ChunkEntry {
-        sha256: key.sha256,
+        blake3: key.blake3,
         uncompressed_size: data.len() as u64,
         offset: 0, // set when written
         size: chunk.bytes.len() as u64,
         compressed_sha256: chunk.sha256,
         compressed_xxh3: chunk.xxh3,
         reused,
+        resumed: false, // set when written
+        stream_state: None,
+        blob_state: None,
     };
-    Ok(Done {
-        compressed: chunk.bytes,
-        entry: Some(entry),
-    })
+    Ok((chunk.bytes, entry))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::chunk::{MemoryChunkCache, NoChunkCache};
+    use sha2::{Digest as _, Sha256};
     use std::io::Read;
 
     const GZIP1: Compression = Compression::Gzip { level: 1 };
@@ -372,7 +542,7 @@ mod tests {
         let finished = p.finish().unwrap();
         assert_eq!(finished.tar_size, data.len() as u64);
         assert_eq!(
-            <[u8; 32]>::from(finished.tar_sha.finalize()),
+            finished.tar_sha.finalize(),
             <[u8; 32]>::from(Sha256::digest(data))
         );
         finished.out.finish().unwrap().0

@@ -4,8 +4,8 @@
 
 use crate::chunk::{CHUNK_FORMAT_VERSION, ChunkCache, ChunkEntry, ChunkKey, CompressedChunk};
 use crate::compress::Compression;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use strata_store::{ChunkIndex, ChunkRecord, Digest, Store, StoreError};
 
 /// The chunks of a store's layer blobs in one compression. The maps are
@@ -60,11 +60,13 @@ impl StoreChunks {
         let records: Vec<ChunkRecord> = chunks
             .iter()
             .map(|c| ChunkRecord {
-                sha256: hex::encode(c.sha256),
+                key: hex::encode(c.blake3),
                 offset: c.offset,
                 size: c.size,
                 compressed_sha256: hex::encode(c.compressed_sha256),
-                xxh3: Some(format!("{:016x}", c.compressed_xxh3)),
+                xxh3: format!("{:016x}", c.compressed_xxh3),
+                stream_state: c.stream_state.clone(),
+                blob_state: c.blob_state.clone(),
             })
             .collect();
         self.store.write_chunk_map(&format, blob, &records)
@@ -77,20 +79,35 @@ impl ChunkCache for StoreChunks {
     }
 
     fn lookup(&self, key: &ChunkKey) -> Option<CompressedChunk> {
-        if Self::format(key.compression) != Self::format(self.compression) {
-            return None;
-        }
-        let index = self.index.get_or_init(|| {
-            let format = Self::format(self.compression)?;
-            // An unreadable chunk folder only means compressing again.
-            self.store.chunk_index(&format).ok()
-        });
-        let chunk = index.as_ref()?.read(&hex::encode(key.sha256))?;
+        let chunk = self.index(key)?.read(&hex::encode(key.blake3))?;
         self.hits.fetch_add(1, Ordering::Relaxed);
         Some(CompressedChunk {
             bytes: chunk.bytes,
             sha256: chunk.sha256,
             xxh3: chunk.xxh3,
         })
+    }
+
+    fn blobs_starting_with(&self, key: &ChunkKey) -> Vec<Arc<[ChunkRecord]>> {
+        self.index(key)
+            .map(|index| index.blobs_starting_with(&hex::encode(key.blake3)).to_vec())
+            .unwrap_or_default()
+    }
+}
+
+impl StoreChunks {
+    /// The index of the chunks of `key`'s compression, read on first use;
+    /// `None` for another compression, or when it cannot be read (which
+    /// only means compressing again).
+    fn index(&self, key: &ChunkKey) -> Option<&ChunkIndex> {
+        if Self::format(key.compression) != Self::format(self.compression) {
+            return None;
+        }
+        self.index
+            .get_or_init(|| {
+                let format = Self::format(self.compression)?;
+                self.store.chunk_index(&format).ok()
+            })
+            .as_ref()
     }
 }

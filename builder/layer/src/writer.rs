@@ -10,6 +10,10 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// The most file data read by one `read` call (into the chunk being
+/// filled, when chunked).
+const MAX_READ: u64 = 4 << 20;
+
 /// How to write a layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WriteOptions {
@@ -244,8 +248,8 @@ impl<W: BlobSink> LayerWriter<W> {
         let mut done = 0u64;
         while done < size {
             let to_boundary = step - done % step;
-            let want = (size - done).min(to_boundary).min(self.buf.len() as u64) as usize;
-            let n = match content.read(&mut self.buf[..want]) {
+            let want = (size - done).min(to_boundary).min(MAX_READ) as usize;
+            let n = match self.sink.read_from(content, want, &mut self.buf) {
                 Ok(0) => {
                     return Err(WriteError::Truncated {
                         path: path.to_string(),
@@ -262,9 +266,6 @@ impl<W: BlobSink> LayerWriter<W> {
                     });
                 }
             };
-            self.sink
-                .write_all(&self.buf[..n])
-                .map_err(WriteError::Sink)?;
             done += n as u64;
             if done.is_multiple_of(step) && done < size {
                 self.sink

@@ -114,6 +114,58 @@ fn one_resized_file_recompresses_at_most_two_zstd_chunks() {
     one_resized_file_recompresses_at_most_two_chunks(ZSTD, 4000);
 }
 
+/// Writes `files` into the store through its chunks and records them.
+fn store_layer(
+    store: &Store,
+    files: &[(String, Vec<u8>)],
+    compression: Compression,
+) -> (strata_store::Digest, LayerDigests, Vec<ChunkEntry>) {
+    let cache = Arc::new(StoreChunks::new(store, compression));
+    let blob = store.blob_writer().unwrap();
+    let (blob, digests, chunks) = write(files, compression, cache.clone(), blob);
+    let (digest, _) = blob.commit(Some(&digests.digest.parse().unwrap())).unwrap();
+    cache.record(&digest, &chunks).unwrap();
+    (digest, digests, chunks)
+}
+
+#[test]
+fn digests_resume_after_the_chunks_an_earlier_blob_begins_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for compression in [GZIP, ZSTD] {
+        store_layer(&store, &tree(1200, None), compression);
+        // A change three quarters in, at the start, then the first layer
+        // again: that one resumes through the states the second recorded.
+        for (changed, at) in [
+            (Some(900), "late"),
+            (Some(0), "first"),
+            (Some(900), "again"),
+        ] {
+            let files = tree(1200, changed.map(|i| (i, 99)));
+            let (digest, digests, chunks) = store_layer(&store, &files, compression);
+            let (fresh, want, _) = write(&files, compression, Arc::new(NoChunkCache), Vec::new());
+            assert_eq!(digests, want, "{compression:?} {at}");
+            let stored = store.read_blob(&digest).unwrap();
+            assert_eq!(strata_store::Digest::of(&stored), digest);
+            assert!(stored == fresh, "{compression:?} {at}: other bytes");
+            let resumed = chunks.iter().take_while(|c| c.resumed).count();
+            assert!(
+                chunks[resumed..].iter().all(|c| !c.resumed),
+                "{compression:?} {at}: resumed chunks after a hashed one"
+            );
+            match at {
+                "late" => assert!(
+                    resumed >= chunks.len() / 2 && resumed < chunks.len(),
+                    "{compression:?}: {resumed} of {} chunks resumed",
+                    chunks.len()
+                ),
+                "first" => assert_eq!(resumed, 0, "{compression:?}"),
+                _ => assert_eq!(resumed, chunks.len(), "{compression:?}"),
+            }
+        }
+    }
+}
+
 #[test]
 fn chunks_from_the_store_give_the_bytes_of_a_fresh_compression() {
     let dir = tempfile::tempdir().unwrap();

@@ -441,22 +441,24 @@ mod tests {
         let (old, old_blob, _) = add(&f, "old", 10);
         let (_, new_blob, _) = add(&f, "new", 10);
         let chunk = |offset| strata_store::ChunkRecord {
-            sha256: "00".repeat(32),
+            key: "00".repeat(32),
             offset,
             size: 5,
             compressed_sha256: "00".repeat(32),
-            xxh3: None,
+            xxh3: "0".repeat(16),
+            stream_state: None,
+            blob_state: None,
         };
         let map = |blob: &Digest| {
             f.store
                 .root()
                 .join(strata_store::CHUNKS_DIR)
-                .join("gzip-6-v1")
+                .join("gzip-6-v2")
                 .join(format!("{}.json", blob.hex()))
         };
         for blob in [&old_blob, &new_blob] {
             f.store
-                .write_chunk_map("gzip-6-v1", blob, &[chunk(0), chunk(5)])
+                .write_chunk_map("gzip-6-v2", blob, &[chunk(0), chunk(5)])
                 .unwrap();
             assert!(map(blob).is_file());
         }

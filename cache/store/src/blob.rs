@@ -1,6 +1,7 @@
 //! Streaming, verified, crash-safe blob writes.
 
 use crate::{Digest, Store, StoreError, io_err, sync_dir};
+use crate::{Midstate, ResumableSha256};
 use sha2::{Digest as _, Sha256};
 use std::fs;
 use std::io::{self, Read, Write};
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// removed; a crash leaves only a temp file, never a wrong blob.
 pub struct BlobWriter {
     tmp: tempfile::NamedTempFile,
-    sha: Sha256,
+    sha: ResumableSha256,
     size: u64,
     /// Bytes already handed to the disk (see [`start_writeback`]).
     submitted: u64,
@@ -36,7 +37,7 @@ impl BlobWriter {
     pub(crate) fn new(store: &Store) -> Result<Self, StoreError> {
         Ok(BlobWriter {
             tmp: store.temp_file()?,
-            sha: Sha256::new(),
+            sha: ResumableSha256::new(),
             size: 0,
             submitted: 0,
             blobs: store.root().join("blobs/sha256"),
@@ -52,7 +53,46 @@ impl BlobWriter {
     /// will find if nothing more is written), so a writer that needs the
     /// digest before the commit does not hash the blob a second time.
     pub fn digest(&self) -> Digest {
-        Digest::from_sha256(self.sha.clone().finalize().into())
+        Digest::from_sha256(self.sha.clone().finalize())
+    }
+
+    /// The hash state after the bytes written so far, to resume from when
+    /// a later blob starts with the same bytes ([`BlobWriter::write_known`]).
+    pub fn midstate(&self) -> Midstate {
+        self.sha.midstate()
+    }
+
+    /// Writes bytes whose hash the caller knows: `after` is the state of
+    /// the blob's SHA-256 once they are written, saved when an earlier blob
+    /// starting with the same bytes was written. The bytes are not hashed
+    /// again; the digest goes on from `after`. Fails, writing nothing, when
+    /// `after` does not end where these bytes do.
+    pub fn write_known(&mut self, bytes: &[u8], after: &Midstate) -> io::Result<()> {
+        if after.len() != self.size + bytes.len() as u64 {
+            return Err(io::Error::other(format!(
+                "a hash state after {} bytes does not fit {} bytes written after {}",
+                after.len(),
+                bytes.len(),
+                self.size
+            )));
+        }
+        self.write_unhashed(bytes)?;
+        self.sha = ResumableSha256::resume(after);
+        Ok(())
+    }
+
+    fn write_unhashed(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.tmp.write_all(buf)?;
+        self.size += buf.len() as u64;
+        if self.size - self.submitted >= WRITEBACK_STEP {
+            start_writeback(
+                self.tmp.as_file(),
+                self.submitted,
+                self.size - self.submitted,
+            );
+            self.submitted = self.size;
+        }
+        Ok(())
     }
 
     /// Finishes the blob: verifies it against `expected` (if given), makes
@@ -61,7 +101,7 @@ impl BlobWriter {
     /// A blob already present with the same size is kept as it is.
     pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64), StoreError> {
         self.tmp.flush().map_err(io_err(self.tmp.path()))?;
-        let found = Digest::from_sha256(self.sha.finalize().into());
+        let found = Digest::from_sha256(self.sha.clone().finalize());
         if let Some(expected) = expected
             && *expected != found
         {
@@ -86,18 +126,9 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.tmp.write(buf)?;
-        self.sha.update(&buf[..n]);
-        self.size += n as u64;
-        if self.size - self.submitted >= WRITEBACK_STEP {
-            start_writeback(
-                self.tmp.as_file(),
-                self.submitted,
-                self.size - self.submitted,
-            );
-            self.submitted = self.size;
-        }
-        Ok(n)
+        self.write_unhashed(buf)?;
+        self.sha.update(buf);
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -287,6 +318,31 @@ mod tests {
 
     fn count(dir: &Path) -> usize {
         fs::read_dir(dir).unwrap().count()
+    }
+
+    #[test]
+    fn a_known_prefix_is_written_without_hashing_and_the_digest_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut first = store.blob_writer().unwrap();
+        first.write_all(b"unchanged prefix, ").unwrap();
+        let after = first.midstate();
+        first.write_all(b"old end").unwrap();
+        assert_eq!(first.digest(), Digest::of(b"unchanged prefix, old end"));
+
+        let mut second = store.blob_writer().unwrap();
+        let wrong = second.write_known(b"unchanged", &after).unwrap_err();
+        assert!(wrong.to_string().contains("does not fit"), "{wrong}");
+        assert_eq!(second.size(), 0);
+        second.write_known(b"unchanged prefix, ", &after).unwrap();
+        second.write_all(b"new end").unwrap();
+        let (digest, size) = second.commit(None).unwrap();
+        assert_eq!(digest, Digest::of(b"unchanged prefix, new end"));
+        assert_eq!(size, 25);
+        assert_eq!(
+            store.read_blob(&digest).unwrap(),
+            b"unchanged prefix, new end"
+        );
     }
 
     #[test]

@@ -43,6 +43,7 @@ mod digest;
 mod index;
 mod lease;
 mod lock;
+mod midstate;
 mod read;
 mod root;
 pub mod time;
@@ -50,11 +51,14 @@ mod walk;
 
 pub use blob::BlobWriter;
 pub use check::{BlobInfo, CheckReport, CorruptBlob, TempFile};
-pub use chunks::{CHUNKS_DIR, ChunkIndex, ChunkRecord, StoredChunk, chunk_checksum};
+pub use chunks::{
+    CHUNKS_DIR, ChunkIndex, ChunkRecord, MAX_INDEXED_MAPS, StoredChunk, chunk_checksum,
+};
 pub use digest::{Digest, DigestError};
 pub use index::{Descriptor, REF_NAME};
 pub use lease::{GC_LOCK, LEASES_DIR, Lease, Leased};
 pub use lock::StoreLock;
+pub use midstate::{Midstate, ResumableSha256};
 pub use read::VerifiedReader;
 pub use root::select_root;
 pub use walk::{

@@ -269,7 +269,7 @@ impl<W: BlobSink> ChunkedWriter<W> {
         let (mut sink, digest, size) = out.finish()?;
         sink.flush()?;
         let layer = LayerDigests {
-            diff_id: sha256_text(finished.tar_sha),
+            diff_id: format!("sha256:{}", hex::encode(finished.tar_sha.finalize())),
             uncompressed_size: finished.tar_size,
             digest,
             size,
