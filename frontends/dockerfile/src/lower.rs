@@ -26,6 +26,7 @@ mod named;
 mod outline;
 mod platform;
 mod run;
+mod signal;
 
 use crate::error::DockerfileError;
 use crate::instructions::{self, Instruction};

@@ -149,3 +149,17 @@ fn bad_input_errors() {
     }
     insta::assert_snapshot!(out);
 }
+
+/// Regression: `STOPSIGNAL SIGFOO` was accepted into the config; BuildKit
+/// refuses a signal moby's `ParseSignal` does not know.
+#[test]
+fn stopsignal_of_an_unknown_signal_is_an_error() {
+    let e = error_of("FROM a\nARG SIG=SIGFOO\nSTOPSIGNAL $SIG\n", None);
+    assert!(e.contains("invalid signal: SIGFOO"), "{e}");
+    assert!(e.contains("app/Dockerfile:3:"), "{e}");
+    let opts = LowerOptions::default();
+    for ok in ["SIGTERM", "9", "RTMIN+3", "sigkill"] {
+        let source = format!("FROM a\nSTOPSIGNAL {ok}\n");
+        assert!(lower(&source, &opts).is_ok(), "{ok}");
+    }
+}

@@ -95,7 +95,13 @@ impl Lowering<'_, '_> {
                 StepKind::Config(ConfigEdit::User(self.expand(node, user.as_str())?))
             }
             Instruction::StopSignal(signal) => {
-                StepKind::Config(ConfigEdit::StopSignal(self.expand(node, signal.as_str())?))
+                let value = self.expand(node, signal.as_str())?;
+                if !super::signal::valid_signal(&value) {
+                    return Err(
+                        Site { node }.at(&[signal.as_str()], format!("invalid signal: {value}"))
+                    );
+                }
+                StepKind::Config(ConfigEdit::StopSignal(value))
             }
             Instruction::Maintainer(author) => {
                 // A parse-time check in BuildKit: not for ONBUILD triggers.
