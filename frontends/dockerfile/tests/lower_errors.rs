@@ -103,7 +103,6 @@ fn bad_input_errors() {
             "FROM a\nADD --checksum=sha256:0000 a.tar /x/\n",
             None,
         ),
-        ("empty workdir", "FROM a\nARG D\nWORKDIR $D\n", None),
         ("empty volume", "FROM a\nVOLUME [\"\"]\n", None),
         ("second port bad", "FROM a\nEXPOSE 80 8o/tcp\n", None),
         (

@@ -372,3 +372,18 @@ fn legacy_key_value_format_warns_for_env_and_label_without_equals() {
     let skipped = plan("# check=skip=LegacyKeyValueFormat\nFROM a\nENV A 1\n");
     assert_eq!(rules(&skipped.warnings), Vec::<&str>::new());
 }
+
+/// Regression: `WORKDIR $UNSET` failed ("cannot normalize nothing", an
+/// older BuildKit's message); today's BuildKit keeps the current directory.
+#[test]
+fn an_empty_workdir_keeps_the_current_one() {
+    let p = plan("FROM a\nWORKDIR /app\nARG D\nWORKDIR $D\nRUN pwd\n");
+    assert!(
+        p.stages[0]
+            .steps
+            .iter()
+            .any(|s| matches!(&s.kind, StepKind::Workdir(d) if d.is_empty())),
+        "{}",
+        p.dump()
+    );
+}

@@ -92,11 +92,10 @@ impl Lowering<'_, '_> {
     }
 
     /// `WORKDIR`: the path as expanded; the stage's directory follows it.
+    /// An empty path (an unset variable) keeps the current directory, as
+    /// BuildKit's `NormalizePath` does.
     pub(super) fn workdir(&mut self, node: &Node, dir: &str) -> Result<String, DockerfileError> {
         let expanded = self.expand(node, dir)?;
-        if expanded.is_empty() {
-            return Err(Site { node }.at(&[dir], "normalizing workdir: cannot normalize nothing"));
-        }
         let index = self.stage_index();
         if let Some(state) = self.states.get_mut(index) {
             state.workdir = join(&state.workdir, &expanded);

@@ -114,7 +114,7 @@ fn validate_checksum(sum: &str, sources: &[String]) -> Result<(), String> {
         return Err("checksum can't be specified for multiple sources".into());
     };
     if !is_remote(src) {
-        return Err("checksum can't be specified for non-HTTP(S) sources".into());
+        return Err("checksum requires HTTP(S) or Git sources".into());
     }
     let hex = |s: &str, len: &[usize]| {
         len.contains(&s.len())
@@ -170,7 +170,7 @@ mod tests {
         assert!(
             validate_checksum(&sha, &local)
                 .unwrap_err()
-                .contains("non-HTTP(S)")
+                .contains("requires HTTP(S) or Git")
         );
         let two = vec![url[0].clone(), url[0].clone()];
         assert!(
