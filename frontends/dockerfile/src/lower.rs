@@ -547,6 +547,7 @@ impl<'o, 'a> Lowering<'o, 'a> {
         };
         let built: BTreeSet<usize> = plan.required_stages().into_iter().map(|s| s.0).collect();
         let all = self.opts.all_stages;
+        graph::check_copy_order(&plan.stages, &self.references, &built, all)?;
         plan.warnings = self
             .warnings
             .into_iter()

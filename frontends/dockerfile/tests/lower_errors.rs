@@ -162,3 +162,25 @@ fn stopsignal_of_an_unknown_signal_is_an_error() {
         assert!(lower(&source, &opts).is_ok(), "{ok}");
     }
 }
+
+/// Regression: COPY --from a stage defined later was built; BuildKit
+/// dispatches stages in order and refuses it (for the stages it builds).
+#[test]
+fn copy_from_a_later_stage_is_an_error() {
+    let source =
+        "FROM a AS first\nCOPY --from=later /a /a\nFROM a AS later\nRUN true\nFROM first\n";
+    let e = error_of(source, None);
+    assert!(
+        e.contains(
+            "cannot copy from stage \"later\", it needs to be defined before current stage \"first\""
+        ),
+        "{e}"
+    );
+    assert!(e.contains("app/Dockerfile:2:13:"), "{e}");
+    // A target that does not build the copying stage is fine.
+    let opts = LowerOptions {
+        target: Some("later".into()),
+        ..Default::default()
+    };
+    assert!(lower(source, &opts).is_ok());
+}

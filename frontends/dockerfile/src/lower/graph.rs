@@ -4,6 +4,7 @@
 use super::{Lowering, NamedSource, Site};
 use crate::error::DockerfileError;
 use crate::parser::Node;
+use std::collections::BTreeSet;
 use strata_plan::{CopySource, Stage, StageId};
 
 /// A stage's use of another stage, with the place that names it.
@@ -17,6 +18,8 @@ pub(crate) struct Reference {
     pub at: (usize, usize),
     /// The instruction's last line.
     pub end_line: usize,
+    /// The `--from` value of a COPY (not a mount's `from=`).
+    pub copy_from: Option<String>,
 }
 
 impl Lowering<'_, '_> {
@@ -61,6 +64,7 @@ impl Lowering<'_, '_> {
                 dep: id,
                 at,
                 end_line: node.end_line,
+                copy_from: (prefix == "--from=").then(|| from.to_string()),
             });
             return Ok(CopySource::Stage(StageId(id)));
         }
@@ -70,6 +74,36 @@ impl Lowering<'_, '_> {
             None => Ok(CopySource::Image(from.to_string())),
         }
     }
+}
+
+/// Fails on a COPY of a built stage (`built`, or every stage with
+/// `all`) from a stage defined after it: BuildKit dispatches stages in
+/// order, and refuses to copy from one not dispatched yet.
+pub(super) fn check_copy_order(
+    stages: &[Stage],
+    refs: &[Reference],
+    built: &BTreeSet<usize>,
+    all: bool,
+) -> Result<(), DockerfileError> {
+    let name = |i: usize| {
+        stages
+            .get(i)
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| format!("stage-{i}"))
+    };
+    for r in refs {
+        let Some(from) = &r.copy_from else { continue };
+        if r.dep > r.stage && (all || built.contains(&r.stage)) {
+            let message = format!(
+                "cannot copy from stage {from:?}, it needs to be defined before current stage {:?}",
+                name(r.stage)
+            );
+            return Err(DockerfileError::spanning(
+                r.at.0, r.end_line, r.at.1, message,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Fails on a cycle between stages, pointing at the reference that closes it.
