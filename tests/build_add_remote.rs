@@ -74,6 +74,9 @@ fn add_url_writes_the_file_as_buildkit_does() {
     assert_eq!(packed.data, tar_gz());
     assert_eq!(image.file("/unpacked/inner.txt").text(), "inner\n");
     assert_eq!(image.file("/index/__unnamed__").text(), "root\n");
+    // Regression: without Last-Modified the file got the base image's
+    // time; BuildKit's HTTP source dates it at the epoch.
+    assert_eq!(image.file("/index/__unnamed__").mtime, 0);
     assert_eq!(image.file("/w/rel/hello.txt").text(), "hello over http\n");
     env.assert_store_clean();
 }

@@ -422,7 +422,9 @@ impl Worker {
                 mode,
                 uid,
                 gid,
-                mtime: (download.mtime.unwrap_or(created), 0),
+                // Without Last-Modified BuildKit's HTTP source dates the
+                // file at the epoch.
+                mtime: (download.mtime.unwrap_or(0), 0),
             };
             let mut f = File::open(host).map_err(io_err(host))?;
             root.write_file(path, &mut f, &meta, &parent_meta)?;

@@ -7,8 +7,8 @@
 //!
 //! As BuildKit does, the file is named after the last segment of the URL's
 //! path ([`strata_plan::url_file_name`]), gets mode 0600, and its mtime
-//! from the `Last-Modified` header when the server sends one (the copy in
-//! `worker/copy` applies those).
+//! from the `Last-Modified` header, or the epoch when the server sends
+//! none (the copy in `worker/copy` applies those).
 //!
 //! Revalidation, as BuildKit: after a download the store keeps the bytes
 //! as a blob and a small record per URL (`http-v1/<sha256 of the URL>.json`:
