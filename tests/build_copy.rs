@@ -258,6 +258,40 @@ fn copy_chmod_copies_the_bits_of_a_class() {
     assert_eq!(mode("a"), 0o755);
 }
 
+/// Regression: COPY to a path that is a symlink replaced the link with
+/// the file; BuildKit resolves the destination through symlinks (fsutil's
+/// `fs.RootPath`), so the link stays and its target gets the file. A file
+/// copied *into* a directory still replaces a link of its name.
+#[test]
+fn copy_to_a_symlink_writes_where_it_leads() {
+    let env = Env::new();
+    let ctx = dockerfile_context(
+        &env,
+        "ctx",
+        "FROM busybox
+RUN mkdir /zone /d && echo old > /zone/UTC && ln -s /zone/UTC /etc/localtime \\
+ && ln -s ../nowhere /dangling && ln -s /zone/UTC /d/a.txt
+COPY a.txt /etc/localtime
+COPY b.txt /dangling
+COPY a.txt /d/
+RUN ln -s /zone/UTC /linked
+COPY --link b.txt /linked
+",
+        FILES,
+    );
+    env.build(&ctx, &["-t", "links"]).ok();
+    let files = env.image("links").files();
+    let link = |p: &str| (files[p].kind, files[p].link.clone());
+    assert_eq!(link("etc/localtime"), ('l', Some("/zone/UTC".into())));
+    assert_eq!(files["zone/UTC"].text(), "A\n");
+    assert_eq!(link("dangling"), ('l', Some("../nowhere".into())));
+    assert_eq!(files["nowhere"].text(), "B\n");
+    assert_eq!(files["d/a.txt"].kind, 'f');
+    // --link copies onto nothing: its file replaces the link.
+    assert_eq!(files["linked"].kind, 'f');
+    assert_eq!(files["zone/UTC"].text(), "A\n");
+}
+
 #[test]
 fn dockerignore_with_exceptions() {
     let env = Env::new();

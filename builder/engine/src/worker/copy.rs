@@ -68,6 +68,33 @@ fn split_sources(copy: &CopyStep) -> Result<Sources<'_>, WorkerError> {
     Ok(sources)
 }
 
+/// Where `path` leads when its last component is a symlink (a chain of
+/// them followed inside the root, relative targets from the directory the
+/// link is in after its own parents' symlinks); `path` itself otherwise.
+fn through_symlinks(
+    root: &RootFs,
+    path: &str,
+    parent_meta: &EntryMeta,
+) -> Result<String, WorkerError> {
+    let mut path = path.to_string();
+    // Linux's limit of links followed in one lookup.
+    for _ in 0..40 {
+        if root.lstat_type(&path)? != Some(rustix::fs::FileType::Symlink) {
+            return Ok(path);
+        }
+        let at = root.locate_new_file(&path, parent_meta)?;
+        let target = root.read_link(&path)?;
+        path = if target.starts_with('/') {
+            strata_plan::clean_path(&target)
+        } else {
+            strata_plan::clean_path(&format!("/{}/{target}", at.dir))
+        };
+    }
+    Err(WorkerError::Invalid(format!(
+        "too many levels of symbolic links at the destination {path}"
+    )))
+}
+
 /// Feeds a length-prefixed field to a digest.
 fn field(h: &mut Sha256, bytes: &[u8]) {
     h.update((bytes.len() as u64).to_le_bytes());
@@ -287,8 +314,19 @@ impl Worker {
         }));
         let total = copy.sources.paths.len() + copy.sources.heredocs.len();
         let exists_dir = |p: &str| root.is_dir(p).unwrap_or(false);
-        let dests = targets(&dest, &matches, total, copy.parents, &exists_dir)
+        let mut dests = targets(&dest, &matches, total, copy.parents, &exists_dir)
             .map_err(|e| WorkerError::Invalid(e.to_string()))?;
+        // A file copied to the destination itself (not into it) follows a
+        // symlink there, as BuildKit resolves the destination with
+        // `fs.RootPath`: the link stays and its target gets the file.
+        // `--link` copies onto nothing in BuildKit, so its file replaces
+        // the link when the layers are stacked.
+        let named = dest.trim_end_matches('/');
+        for (target, m) in dests.iter_mut().zip(&matches) {
+            if !copy.link && !m.is_dir && target.as_str() == named {
+                *target = through_symlinks(root, target, &parent_meta)?;
+            }
+        }
 
         let mut dirs: Vec<(String, (i64, u32))> = Vec::new();
         let mut extra = ExtraFiles::new();
