@@ -117,3 +117,32 @@ fn images_lists_what_builds_tagged() {
     );
     env.assert_store_clean();
 }
+
+/// Regression: `-t UPPER:tag` (or a tag with a space or a digest) built
+/// and wrote the bad name into the store; buildx refuses it before
+/// building.
+#[test]
+fn invalid_tags_are_refused_before_building() {
+    let env = Env::new();
+    let ctx = dockerfile_context(&env, "ctx", "FROM busybox\nRUN touch /ran\n", &[]);
+    for (tag, says) in [
+        ("UPPER:tag", "repository name (UPPER) must be lowercase"),
+        ("ok:bad tag", "invalid tag \"bad tag\""),
+        (
+            "a@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "build tag cannot contain a digest",
+        ),
+    ] {
+        let b = env.build(&ctx, &["-t", tag]).failed();
+        assert!(
+            b.stderr.contains(&format!("invalid tag {tag:?}")),
+            "{}",
+            b.stderr
+        );
+        assert!(b.stderr.contains(says), "{}", b.stderr);
+        assert!(!b.stderr.contains("RUN touch"), "nothing ran: {}", b.stderr);
+    }
+    let images = run(env.strata().arg("images"));
+    let listed = String::from_utf8_lossy(&images.stdout);
+    assert!(!listed.contains("UPPER"), "{listed}");
+}

@@ -258,6 +258,7 @@ fn lower_dockerfile(
 pub fn run(args: &BuildArgs, cli: &crate::cli::Cli) -> Result<()> {
     let root = cli.root.clone();
     buildopts::check_platform(args.platform.as_deref())?;
+    buildopts::check_tags(&args.tags)?;
     let annotations = crate::cmd::annotations::from_flags(&args.annotations)?;
     let (outputs, output_notes): (Vec<_>, Vec<_>) = args
         .outputs

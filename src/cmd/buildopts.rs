@@ -9,6 +9,21 @@ use strata_builder::worker::NamedContext;
 use strata_layer::{Compression, WriteOptions};
 use strata_store::Store;
 
+/// `-t`: every name must be an image reference without a digest, checked
+/// before anything is built, as buildx and docker do (`invalid tag
+/// "App": invalid reference format: repository name (App) must be
+/// lowercase`).
+pub fn check_tags(tags: &[String]) -> Result<()> {
+    for tag in tags {
+        let reference = strata_registry::Reference::parse(tag)
+            .with_context(|| format!("invalid tag {tag:?}"))?;
+        if reference.digest().is_some() {
+            bail!("invalid tag {tag:?}: build tag cannot contain a digest");
+        }
+    }
+    Ok(())
+}
+
 /// `--platform`: only the host's platform can be built.
 pub fn check_platform(platform: Option<&str>) -> Result<()> {
     let Some(platform) = platform else {
