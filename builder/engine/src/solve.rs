@@ -483,45 +483,51 @@ impl StageBuilder<'_> {
                 return Ok((Some(key), StepStatus::Cached));
             }
         }
-        let reason = if let Some(reason) = self.no_cache() {
-            reason
-        } else {
-            let cx = MissContext {
-                first_miss: lineage.first_miss.as_deref(),
-                base_miss: self.base_miss.as_deref(),
-                records: self.records,
-                max_files: (!self.opts.explain_all_files).then_some(LISTED_FILES),
-            };
+        let no_cache = self.no_cache();
+        if no_cache.is_none() {
             self.previous
                 .note_once(|note| self.progress.event(Event::Note(note)));
-            MissReason::Changed {
-                detail: explain_miss(self.previous.step(&history_slot), &current, &cx),
-            }
+        }
+        let cx = MissContext {
+            first_miss: lineage.first_miss.as_deref(),
+            base_miss: self.base_miss.as_deref(),
+            records: self.records,
+            max_files: (!self.opts.explain_all_files).then_some(LISTED_FILES),
+        };
+        let previous = self.previous.step(&history_slot);
+        let explain = || match &no_cache {
+            Some(reason) => reason.clone(),
+            None => MissReason::Changed {
+                detail: explain_miss(previous, &current, &cx),
+            },
+        };
+        let started = Instant::now();
+        // The explanation reads the previous build's inputs (20,000 files'
+        // digests for a large COPY): it is worked out beside a step that
+        // prints nothing, and said when the step is done. A RUN's output
+        // comes after its reason.
+        let (reason, layer) = if matches!(step.kind, StepKind::Run(_)) {
+            let reason = explain();
+            self.progress
+                .event(Event::Running(sref.clone(), reason.clone()));
+            (reason, self.execute(state, step, prepared.as_ref(), sref))
+        } else {
+            let (reason, layer) = std::thread::scope(|scope| {
+                let explained = scope.spawn(explain);
+                let layer = self.execute(state, step, prepared.as_ref(), sref);
+                // A panic there is one here, as before it had a thread.
+                let reason = explained
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (reason, layer)
+            });
+            self.progress
+                .event(Event::Running(sref.clone(), reason.clone()));
+            (reason, layer)
         };
         if lineage.first_miss.is_none() {
             lineage.first_miss = Some(format!("{} ({reason})", step.text));
         }
-        self.progress
-            .event(Event::Running(sref.clone(), reason.clone()));
-        let started = Instant::now();
-        let layer = match (&step.kind, &prepared) {
-            (StepKind::Workdir(_), _) => {
-                let dir = state.config.image.config.workdir().to_string();
-                self.ops.mkdir(state, &dir)
-            }
-            (StepKind::Copy(copy), _) if self.read_after(sref) => {
-                self.ops.copy(state, copy, self.stages)
-            }
-            (StepKind::Copy(copy), _) => self.ops.copy_unread(state, copy, self.stages),
-            (StepKind::Run(_), Some(run)) => {
-                let progress = self.progress;
-                let mut output = |line: &str| {
-                    progress.event(Event::Output(sref.clone(), line.to_string()));
-                };
-                self.ops.run(state, run, self.stages, &mut output)
-            }
-            _ => Ok(None),
-        };
         let layer = match layer {
             Ok(layer) => layer,
             Err(e) => {
@@ -552,6 +558,34 @@ impl StageBuilder<'_> {
         state.push(layer, &step.text, created);
         self.progress.event(Event::Done(sref.clone(), duration));
         Ok((Some(key), StepStatus::Ran(reason.to_string())))
+    }
+
+    /// Performs a step that missed the cache; its layer, if it made one.
+    fn execute(
+        &self,
+        state: &mut State,
+        step: &Step,
+        prepared: Option<&PreparedRun>,
+        sref: &StepRef,
+    ) -> Result<Option<LayerRef>, OpError> {
+        match (&step.kind, prepared) {
+            (StepKind::Workdir(_), _) => {
+                let dir = state.config.image.config.workdir().to_string();
+                self.ops.mkdir(state, &dir)
+            }
+            (StepKind::Copy(copy), _) if self.read_after(sref) => {
+                self.ops.copy(state, copy, self.stages)
+            }
+            (StepKind::Copy(copy), _) => self.ops.copy_unread(state, copy, self.stages),
+            (StepKind::Run(_), Some(run)) => {
+                let progress = self.progress;
+                let mut output = |line: &str| {
+                    progress.event(Event::Output(sref.clone(), line.to_string()));
+                };
+                self.ops.run(state, run, self.stages, &mut output)
+            }
+            _ => Ok(None),
+        }
     }
 }
 
