@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use strata_context::{DigestOptions, EntryKind, Selection};
+use strata_context::{DigestOptions, EntryKind};
 use strata_layer::ExtraFiles;
 use strata_layer::rootfs::{EntryMeta, RootFs};
 use strata_layer::{ExtractMode, detect_reader, extract_owned};
@@ -203,7 +203,8 @@ impl Worker {
         }
         if !sources.local.is_empty() {
             let source = self.source(&copy.from, stages)?;
-            let selection = self.select(&source, &sources.local, &copy.exclude, copy.parents)?;
+            let selection =
+                self.select_for_key(&source, &sources.local, &copy.exclude, copy.parents)?;
             let options = DigestOptions {
                 include_mode: copy.chmod.is_none(),
                 include_owner: !source.local && copy.chown.is_none(),
@@ -288,12 +289,13 @@ impl Worker {
                 &git.subdir
             };
             let selection = self.select(&source, &[root.to_string()], &copy.exclude, false)?;
-            (Some(source), selection)
+            (Some(source), std::sync::Arc::new(selection))
         } else if sources.local.is_empty() {
-            (None, Selection::default())
+            (None, std::sync::Arc::default())
         } else {
             let source = self.source(&copy.from, stages)?;
-            let selection = self.select(&source, &sources.local, &copy.exclude, copy.parents)?;
+            let selection =
+                self.select_again(&source, &sources.local, &copy.exclude, copy.parents)?;
             (Some(source), selection)
         };
         let mut matches: Vec<Matched> = selection

@@ -43,7 +43,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use strata_context::{BuildContext, ContentHasher, StatCache};
+use strata_context::{BuildContext, ContentHasher, Selection, StatCache};
 use strata_exec::{CancelToken, Executor};
 use strata_layer::WriteOptions;
 use strata_plan::{CopyStep, IgnoreRule, ImageSource};
@@ -112,6 +112,9 @@ pub struct Worker {
     bytes_written: AtomicU64,
     /// The cache records, to skip per-file manifests already stored.
     records: strata_cache::RecordStore,
+    /// Selections of the main context made for keys, for the steps that
+    /// then run (see `Worker::select_for_key`).
+    kept_selections: Mutex<Vec<(sources::SelectionRequest, std::sync::Arc<Selection>)>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -173,6 +176,7 @@ impl Worker {
             lease: store_lease,
             bytes_written: AtomicU64::new(0),
             records,
+            kept_selections: Mutex::new(Vec::new()),
         })
     }
 

@@ -9,6 +9,7 @@ use crate::ops::Stages;
 use crate::state::{LayerRef, State};
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use strata_context::{
     BuildContext, ContentHasher, CopyRequest, DigestOptions, Manifest, MemoDigest, Selection,
     StatCache,
@@ -112,6 +113,50 @@ impl Worker {
         })
     }
 
+    /// Selects files from a source for a step's key. A selection of the
+    /// main context is also kept for the step's execution
+    /// ([`Worker::select_again`]), so a COPY that misses the cache walks
+    /// the context once, and the files it writes are those its key saw.
+    pub(crate) fn select_for_key(
+        &self,
+        source: &Source,
+        paths: &[String],
+        exclude: &[String],
+        parents: bool,
+    ) -> Result<Arc<Selection>, WorkerError> {
+        let selection = Arc::new(self.select(source, paths, exclude, parents)?);
+        if source.main
+            && let Ok(mut kept) = self.kept_selections.lock()
+        {
+            if kept.len() >= KEPT_SELECTIONS {
+                kept.remove(0);
+            }
+            let request = SelectionRequest::new(paths, exclude, parents);
+            kept.push((request, Arc::clone(&selection)));
+        }
+        Ok(selection)
+    }
+
+    /// The selection [`Worker::select_for_key`] kept for the same request
+    /// of the main context, else a new one.
+    pub(crate) fn select_again(
+        &self,
+        source: &Source,
+        paths: &[String],
+        exclude: &[String],
+        parents: bool,
+    ) -> Result<Arc<Selection>, WorkerError> {
+        if source.main
+            && let Ok(mut kept) = self.kept_selections.lock()
+        {
+            let request = SelectionRequest::new(paths, exclude, parents);
+            if let Some(at) = kept.iter().position(|(r, _)| *r == request) {
+                return Ok(kept.remove(at).1);
+            }
+        }
+        Ok(Arc::new(self.select(source, paths, exclude, parents)?))
+    }
+
     /// Selects files from a source.
     pub(crate) fn select(
         &self,
@@ -178,6 +223,28 @@ impl Worker {
             None => Err(WorkerError::Invalid(format!(
                 "build context {name:?} was not given (--build-context {name}=…)"
             ))),
+        }
+    }
+}
+
+/// How many selections of the main context made for keys are kept for
+/// their steps' execution (a step that hits the cache leaves its own).
+const KEPT_SELECTIONS: usize = 4;
+
+/// What a selection of the main context was made for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SelectionRequest {
+    paths: Vec<String>,
+    exclude: Vec<String>,
+    parents: bool,
+}
+
+impl SelectionRequest {
+    fn new(paths: &[String], exclude: &[String], parents: bool) -> Self {
+        SelectionRequest {
+            paths: paths.to_vec(),
+            exclude: exclude.to_vec(),
+            parents,
         }
     }
 }
