@@ -42,7 +42,12 @@ pub(crate) struct ChunkBuf {
 }
 
 impl ChunkBuf {
-    fn with_capacity(capacity: usize) -> ChunkBuf {
+    /// A buffer as large as a chunk gets: up to `max`, then at most one
+    /// step of a file's data and its headers. Zeroed memory this large is
+    /// fresh pages the kernel zeroes when first touched, so the size
+    /// costs nothing until used, and the buffer never grows by copying.
+    fn for_policy(policy: &CutPolicy) -> ChunkBuf {
+        let capacity = policy.max + usize::try_from(policy.step).unwrap_or(0) + (64 << 10);
         ChunkBuf {
             bytes: vec![0; capacity],
             len: 0,
@@ -187,7 +192,7 @@ impl<W: BlobSink> ChunkPipeline<W> {
         let policy = CutPolicy::for_compression(compression);
         Ok(ChunkPipeline {
             policy,
-            buf: ChunkBuf::with_capacity(policy.min * 2),
+            buf: ChunkBuf::for_policy(&policy),
             pool: pool_rx,
             jobs: Some(job_tx),
             written: written_rx,
@@ -226,7 +231,7 @@ impl<W: BlobSink> ChunkPipeline<W> {
     fn seal(&mut self) -> io::Result<()> {
         let next = match self.pool.try_recv() {
             Ok(buf) => buf,
-            Err(_) => ChunkBuf::with_capacity(self.policy.min * 2),
+            Err(_) => ChunkBuf::for_policy(&self.policy),
         };
         let data = Arc::new(std::mem::replace(&mut self.buf, next));
         let sent = match &self.jobs {
