@@ -161,7 +161,9 @@ impl<W: BlobSink> ChunkPipeline<W> {
         let (job_tx, job_rx) = channel::<Job>();
         let (done_tx, done_rx) = channel();
         let (written_tx, written_rx) = channel();
-        let (tar_tx, tar_rx) = sync_channel::<ToHash>(limit as usize);
+        // Two chunks queued keep the tar hasher busy; more would only hold
+        // more chunk buffers.
+        let (tar_tx, tar_rx) = sync_channel::<ToHash>(2);
         let (pool_tx, pool_rx) = channel();
         let job_rx = Arc::new(Mutex::new(job_rx));
         let mut workers = Vec::with_capacity(threads);

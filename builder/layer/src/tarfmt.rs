@@ -63,10 +63,14 @@ fn octal_max(len: usize) -> u64 {
     (1u64 << (3 * (len - 1) as u32)) - 1
 }
 
+/// The low octal digits of `value` that fit, zero-padded, then a NUL.
 fn put_octal(field: &mut [u8], value: u64) {
     let digits = field.len() - 1;
-    let text = format!("{value:0digits$o}");
-    field[..digits].copy_from_slice(&text.as_bytes()[text.len() - digits..]);
+    let mut rest = value;
+    for digit in field[..digits].iter_mut().rev() {
+        *digit = b'0' + (rest & 7) as u8;
+        rest >>= 3;
+    }
     field[digits] = 0;
 }
 

@@ -116,6 +116,7 @@ pub fn append_tree_with<W: BlobSink>(
 ) -> Result<(), WriteError> {
     let mut state = Walk {
         links: HashMap::new(),
+        open_dir: None,
         extra,
         dirs_seen: 0,
     };
@@ -134,6 +135,10 @@ pub fn append_tree_with<W: BlobSink>(
 struct Walk<'a> {
     /// First path of each multiply linked file, by (device, inode).
     links: HashMap<(u64, u64), String>,
+    /// The directory of the last added file read, kept open: added files
+    /// come directory by directory, and opening each relative to its
+    /// directory spares the kernel resolving the whole path again.
+    open_dir: Option<(PathBuf, rustix::fd::OwnedFd)>,
     /// Files to add.
     extra: &'a ExtraFiles,
     /// Directories of `extra` walked so far.
@@ -162,6 +167,7 @@ fn append_extra<W: BlobSink>(
     writer: &mut LayerWriter<W>,
     path: String,
     extra: &Extra,
+    open_dir: &mut Option<(PathBuf, rustix::fd::OwnedFd)>,
 ) -> Result<(), WriteError> {
     let entry = |kind, mode: u32, uid, gid, mtime| Entry {
         path,
@@ -174,7 +180,7 @@ fn append_extra<W: BlobSink>(
     };
     match extra {
         Extra::File(file) => {
-            let mut content = fs::File::open(&file.path).map_err(read_err(&file.path))?;
+            let mut content = open_in_dir(&file.path, open_dir).map_err(read_err(&file.path))?;
             let size = content.metadata().map_err(read_err(&file.path))?.len();
             let kind = EntryKind::File { size };
             let file_entry = entry(kind, file.mode, file.uid, file.gid, file.mtime);
@@ -201,6 +207,36 @@ fn append_extra<W: BlobSink>(
             writer.append(&entry(kind, 0o777, *uid, *gid, *mtime), &mut io::empty())
         }
     }
+}
+
+/// Opens `path` for reading (following symlinks, as `File::open`)
+/// relative to its directory, kept open in `open_dir` for the next file.
+fn open_in_dir(
+    path: &Path,
+    open_dir: &mut Option<(PathBuf, rustix::fd::OwnedFd)>,
+) -> io::Result<fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return fs::File::open(path);
+    };
+    let dir = match open_dir.take() {
+        Some((dir_path, fd)) if dir_path == parent => (dir_path, fd),
+        _ => {
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            (
+                parent.to_path_buf(),
+                rustix::fs::open(parent, flags, Mode::empty())?,
+            )
+        }
+    };
+    let file = rustix::fs::openat(
+        &dir.1,
+        name,
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    );
+    *open_dir = Some(dir);
+    Ok(fs::File::from(file?))
 }
 
 fn read_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
@@ -249,7 +285,7 @@ fn walk<W: BlobSink>(
                 } else {
                     format!("{rel}/{name}")
                 };
-                append_extra(writer, path.clone(), extra)?;
+                append_extra(writer, path.clone(), extra, &mut state.open_dir)?;
                 if let Extra::Dir { .. } = extra {
                     walk(writer, None, &path, source, state)?;
                 }

@@ -169,10 +169,6 @@ impl<W: BlobSink> LayerWriter<W> {
                 reason: "not a clean relative path",
             });
         }
-        let (dir, base) = match path.rsplit_once('/') {
-            Some((d, b)) => (format!("{d}/"), b),
-            None => (String::new(), path),
-        };
         let mut h = TarHeader {
             name: path.to_string(),
             flag: TypeFlag::Regular,
@@ -213,7 +209,10 @@ impl<W: BlobSink> LayerWriter<W> {
             EntryKind::Fifo => h.flag = TypeFlag::Fifo,
             EntryKind::Whiteout | EntryKind::OpaqueDirectory => {
                 h.name = if entry.kind == EntryKind::Whiteout {
-                    format!("{dir}.wh.{base}")
+                    match path.rsplit_once('/') {
+                        Some((dir, base)) => format!("{dir}/.wh.{base}"),
+                        None => format!(".wh.{path}"),
+                    }
                 } else {
                     format!("{path}/.wh..wh..opq")
                 };
