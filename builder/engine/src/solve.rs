@@ -438,15 +438,25 @@ impl StageBuilder<'_> {
         let Some(keyed) = key_step(self.ops, state, step, self.stages).map_err(op_err)? else {
             return Ok((None, StepStatus::Config));
         };
-        if let Some((digest, files)) = &keyed.manifest {
-            self.records.put_manifest(digest, files)?;
-        }
         let KeyedStep {
             key,
             inputs,
             run: prepared,
+            manifest,
             ..
         } = keyed;
+        // The per-file manifest, for later explanations: written now,
+        // unless the step misses and runs beside the explanation (below).
+        let mut manifest = manifest;
+        let write_manifest = |manifest: Option<(String, BTreeMap<String, String>)>| {
+            manifest.map_or(Ok(()), |(digest, files)| {
+                self.records.put_manifest(&digest, &files)
+            })
+        };
+        let is_run = matches!(step.kind, StepKind::Run(_));
+        if is_run {
+            write_manifest(manifest.take())?;
+        }
         let history_slot = format!("{}:{}", self.stage.id.0, sref.index);
         let current = StepHistory {
             text: step.text.clone(),
@@ -478,6 +488,7 @@ impl StageBuilder<'_> {
                 None => true,
             };
             if usable {
+                write_manifest(manifest.take())?;
                 state.push(layer, &step.text, record.created as i64);
                 self.progress.event(Event::Cached(sref.clone()));
                 return Ok((Some(key), StepStatus::Cached));
@@ -503,24 +514,30 @@ impl StageBuilder<'_> {
         };
         let started = Instant::now();
         // The explanation reads the previous build's inputs (20,000 files'
-        // digests for a large COPY): it is worked out beside a step that
-        // prints nothing, and said when the step is done. A RUN's output
-        // comes after its reason.
-        let (reason, layer) = if matches!(step.kind, StepKind::Run(_)) {
+        // digests for a large COPY) and the manifest of this one's is
+        // written: both are done beside a step that prints nothing, and
+        // the reason said when the step is done. A RUN's output comes
+        // after its reason.
+        let (reason, layer) = if is_run {
             let reason = explain();
             self.progress
                 .event(Event::Running(sref.clone(), reason.clone()));
             (reason, self.execute(state, step, prepared.as_ref(), sref))
         } else {
-            let (reason, layer) = std::thread::scope(|scope| {
-                let explained = scope.spawn(explain);
+            let (reason, written, layer) = std::thread::scope(|scope| {
+                // The explanation reads this step's manifest: written first.
+                let explained = scope.spawn(|| {
+                    let written = write_manifest(manifest.take());
+                    (explain(), written)
+                });
                 let layer = self.execute(state, step, prepared.as_ref(), sref);
                 // A panic there is one here, as before it had a thread.
-                let reason = explained
+                let (reason, written) = explained
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (reason, layer)
+                (reason, written, layer)
             });
+            written?;
             self.progress
                 .event(Event::Running(sref.clone(), reason.clone()));
             (reason, layer)
