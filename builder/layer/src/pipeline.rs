@@ -212,6 +212,14 @@ impl<W: BlobSink> ChunkPipeline<W> {
         self.policy.step
     }
 
+    /// Reads up to `max` bytes from `from` straight into the chunk being
+    /// filled (one `read` call); returns how many.
+    pub fn read_from(&mut self, from: &mut dyn io::Read, max: usize) -> io::Result<usize> {
+        let n = from.read(self.buf.room(max))?;
+        self.buf.len += n;
+        Ok(n)
+    }
+
     /// A point where the stream may be cut.
     pub fn cut_point(&mut self, point: CutPoint) -> io::Result<()> {
         if self.policy.cut(self.buf.len, point) {
@@ -309,16 +317,6 @@ impl<W: BlobSink> ChunkPipeline<W> {
     }
 }
 
-impl<W: BlobSink> ChunkPipeline<W> {
-    /// Reads up to `max` bytes from `from` straight into the chunk being
-    /// filled (one `read` call); returns how many.
-    pub fn read_from(&mut self, from: &mut dyn io::Read, max: usize) -> io::Result<usize> {
-        let n = from.read(self.buf.room(max))?;
-        self.buf.len += n;
-        Ok(n)
-    }
-}
-
 impl<W: BlobSink> Write for ChunkPipeline<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.room(data.len()).copy_from_slice(data);
@@ -376,10 +374,10 @@ struct Prefix {
 }
 
 impl Prefix {
-    /// The chunk `seq` of an earlier blob that starts with the same chunks
-    /// as this one up to `entry`, included: its hash states are this
-    /// blob's.
-    fn matching(&mut self, seq: u64, entry: &ChunkEntry) -> Option<ChunkRecord> {
+    /// When an earlier blob starts with the same chunks as this one up to
+    /// `entry` (chunk `seq`), included: its hash states after that chunk,
+    /// which are this blob's (the blob's, the stream's).
+    fn matching(&mut self, seq: u64, entry: &ChunkEntry) -> Option<(Midstate, Midstate)> {
         self.tar_size += entry.uncompressed_size;
         let candidates = self.candidates.get_or_insert_with(|| {
             let key = ChunkKey {
@@ -395,7 +393,8 @@ impl Prefix {
                 entry.same_as(r) && r.stream_state.as_ref().map(Midstate::len) == Some(tar_size)
             })
         });
-        candidates.first().map(|blob| blob[seq].clone())
+        let record = &candidates.first()?[seq];
+        Some((record.blob_state.clone()?, record.stream_state.clone()?))
     }
 }
 
@@ -419,35 +418,31 @@ fn write_in_order<W: BlobSink>(
         while let Some(chunk) = ready.remove(&next) {
             let offset = out.size();
             let data = chunk.data;
-            let mut to_hash = None;
-            match chunk.entry {
+            let to_hash = match chunk.entry {
                 Some(mut entry) => {
                     entry.offset = offset;
-                    let known = prefix.matching(next, &entry);
-                    match known
-                        .as_ref()
-                        .and_then(|r| Some((r.blob_state.as_ref()?, r.stream_state.as_ref()?)))
-                    {
+                    let to_hash = match prefix.matching(next, &entry) {
                         Some((blob, stream)) => {
-                            out.write_known(&chunk.compressed, blob)?;
-                            to_hash = Some(ToHash::Known(stream.clone()));
+                            out.write_known(&chunk.compressed, &blob)?;
                             entry.resumed = true;
+                            recycle(data, pool);
+                            ToHash::Known(stream)
                         }
-                        None => out.write_all(&chunk.compressed)?,
-                    }
+                        None => {
+                            out.write_all(&chunk.compressed)?;
+                            ToHash::Bytes(data)
+                        }
+                    };
                     entry.blob_state = Some(out.midstate()?);
                     entries.push(entry);
+                    to_hash
                 }
-                None => out.write_all(&chunk.compressed)?,
-            }
-            starts.push(offset);
-            let to_hash = match to_hash {
-                Some(known) => {
-                    recycle(data, pool);
-                    known
+                None => {
+                    out.write_all(&chunk.compressed)?;
+                    ToHash::Bytes(data)
                 }
-                None => ToHash::Bytes(data),
             };
+            starts.push(offset);
             tar.send(to_hash)
                 .map_err(|_| io::Error::other("the tar hasher stopped"))?;
             next += 1;
