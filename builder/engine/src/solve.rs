@@ -442,12 +442,11 @@ impl StageBuilder<'_> {
             key,
             inputs,
             run: prepared,
-            manifest,
+            mut manifest,
             ..
         } = keyed;
         // The per-file manifest, for later explanations: written now,
         // unless the step misses and runs beside the explanation (below).
-        let mut manifest = manifest;
         let write_manifest = |manifest: Option<(String, BTreeMap<String, String>)>| {
             manifest.map_or(Ok(()), |(digest, files)| {
                 self.records.put_manifest(&digest, &files)
@@ -512,18 +511,20 @@ impl StageBuilder<'_> {
                 detail: explain_miss(previous, &current, &cx),
             },
         };
-        let started = Instant::now();
         // The explanation reads the previous build's inputs (20,000 files'
         // digests for a large COPY) and the manifest of this one's is
         // written: both are done beside a step that prints nothing, and
         // the reason said when the step is done. A RUN's output comes
         // after its reason.
+        let started;
         let (reason, layer) = if is_run {
             let reason = explain();
             self.progress
                 .event(Event::Running(sref.clone(), reason.clone()));
+            started = Instant::now();
             (reason, self.execute(state, step, prepared.as_ref(), sref))
         } else {
+            started = Instant::now();
             let (reason, written, layer) = std::thread::scope(|scope| {
                 // The explanation reads this step's manifest: written first.
                 let explained = scope.spawn(|| {
