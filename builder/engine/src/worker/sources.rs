@@ -128,10 +128,12 @@ impl Worker {
         if source.main
             && let Ok(mut kept) = self.kept_selections.lock()
         {
+            // The newest selection for a request replaces an older one.
+            let request = SelectionRequest::new(paths, exclude, parents);
+            kept.retain(|(r, _)| *r != request);
             if kept.len() >= KEPT_SELECTIONS {
                 kept.remove(0);
             }
-            let request = SelectionRequest::new(paths, exclude, parents);
             kept.push((request, Arc::clone(&selection)));
         }
         Ok(selection)
