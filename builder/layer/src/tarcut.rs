@@ -191,8 +191,7 @@ fn copy_data<W: BlobSink>(
     let mut done = 0u64;
     while done < size {
         let want = (size - done).min(step - done % step).min(buf.len() as u64) as usize;
-        let n = read_full(tar, &mut buf[..want])?;
-        sink.write_all(&buf[..n])?;
+        let n = read_full_into(tar, sink, want, buf)?;
         done += n as u64;
         if n < want {
             return Ok(false);
@@ -217,6 +216,26 @@ fn copy_rest<W: BlobSink>(
         sink.cut_point(CutPoint::FileData)?;
     }
     Ok(())
+}
+
+/// Reads `want` bytes into the sink (straight into the chunk being
+/// filled), fewer when the stream ends; returns how many.
+fn read_full_into<W: BlobSink>(
+    r: &mut dyn Read,
+    sink: &mut Sink<W>,
+    want: usize,
+    scratch: &mut [u8],
+) -> io::Result<usize> {
+    let mut n = 0;
+    while n < want {
+        match sink.read_from(r, want - n, scratch) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
